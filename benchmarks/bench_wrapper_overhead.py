@@ -1,0 +1,72 @@
+"""Text-only greedy decoding: the Omni wrapper vs the bare backbone's ``generate``.
+
+Same micro config, same weights, same prompt, same command; the figure is the ratio of
+wall times (wrapper / backbone), so machine speed cancels out. Goal: at most 1.05.
+
+    .venv/bin/python benchmarks/bench_wrapper_overhead.py [--model micro-llama] [--tokens 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from omni import Sample, Text, Turn
+from omni.presets import build_micro
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="micro-llama")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model, processor = build_micro(args.model, encoders={}, mtp_layers=0)
+    model.eval()
+    prompt = Sample([Turn("user", [Text("describe a big red circle on the left")])])
+    batch = processor([prompt], padding_side="left", add_generation_prompt=True)
+    common = dict(
+        max_new_tokens=args.tokens,
+        min_new_tokens=args.tokens,
+        do_sample=False,
+        eos_token_id=None,
+        pad_token_id=model.layout.special_id("<|pad|>"),
+    )
+
+    def wrapper():
+        return model.generate(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, **common
+        )
+
+    def backbone():
+        return model.backbone.generate(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, **common
+        )
+
+    with torch.no_grad():
+        assert torch.equal(wrapper(), backbone()), "wrapper and backbone disagree"
+        t_backbone = timed(backbone, args.repeats)
+        t_wrapper = timed(wrapper, args.repeats)
+        t_backbone = min(t_backbone, timed(backbone, args.repeats))
+    print(f"model {args.model}, {args.tokens} new tokens, median of {args.repeats}")
+    print(f"backbone.generate : {t_backbone * 1e3:8.1f} ms ({args.tokens / t_backbone:.0f} tok/s)")
+    print(f"omni wrapper      : {t_wrapper * 1e3:8.1f} ms ({args.tokens / t_wrapper:.0f} tok/s)")
+    print(f"overhead ratio    : {t_wrapper / t_backbone:.3f} (goal <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()

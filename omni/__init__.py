@@ -1,0 +1,22 @@
+"""Omni: an any-to-any multimodal model kit over real transformers text backbones."""
+
+from omni.config import OmniConfig
+from omni.modeling import OmniForConditionalGeneration, OmniOutput
+from omni.processor import OmniBatch, OmniProcessor
+from omni.sequence import Audio, Image, Sample, Text, Turn, Video
+from omni.vocab import VocabLayout
+
+__all__ = [
+    "Audio",
+    "Image",
+    "OmniBatch",
+    "OmniConfig",
+    "OmniForConditionalGeneration",
+    "OmniOutput",
+    "OmniProcessor",
+    "Sample",
+    "Text",
+    "Turn",
+    "Video",
+    "VocabLayout",
+]

@@ -1,0 +1,292 @@
+"""``OmniForConditionalGeneration``: a transformers causal LM plus what Omni adds.
+
+The backbone is whatever ``AutoModelForCausalLM.from_config`` builds for the config's
+``model_type`` (dense HyperCLOVA X, the K-EXAONE or Solar Open MoE, Llama, Qwen3, ...), with
+its embedding and LM head sized to the unified vocabulary. Omni adds the continuous encoders
+(their outputs are scattered into the placeholder slots of ``inputs_embeds``), the depth-1 MTP
+module and MoE balancing, and returns one loss::
+
+    loss = next-token CE + mtp_loss_scale * MTP CE (t+2) + MoE auxiliary loss (if any)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
+from transformers.generation import GenerationMixin
+from transformers.utils import ModelOutput
+
+from omni.config import OmniConfig
+from omni.moe import BiasBalancer, bias_routers, has_aux_router
+from omni.mtp import MultiTokenPredictor
+from omni.processor import IGNORE_INDEX
+from omni.vocab import PLACEHOLDERS, VocabLayout
+
+
+@dataclass
+class OmniOutput(ModelOutput):
+    """What one forward returns. ``loss`` is the weighted sum of the named parts."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    lm_loss: torch.Tensor | None = None
+    mtp_loss: torch.Tensor | None = None
+    balance_loss: torch.Tensor | None = None
+    mtp_logits: torch.Tensor | None = None
+    cache: Any = None
+    last_hidden_state: torch.Tensor | None = None
+
+
+class OmniPreTrainedModel(PreTrainedModel):
+    config: OmniConfig
+    config_class = OmniConfig
+    base_model_prefix = "omni"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # The backbone initialises itself on construction; this covers Omni's own layers.
+        std = getattr(self.config.backbone_config, "initializer_range", 0.02)
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+
+
+def _build_encoders(config: OmniConfig) -> nn.ModuleDict:
+    if not config.encoders:
+        return nn.ModuleDict()
+    from encoders import build_encoder
+
+    built = {}
+    for modality, encoder_config in config.encoders.items():
+        if modality not in PLACEHOLDERS:
+            raise ValueError(
+                f"unknown encoder modality {modality!r}; expected {sorted(PLACEHOLDERS)}"
+            )
+        built[modality] = build_encoder({**encoder_config, "out_dim": config.hidden_size})
+    return nn.ModuleDict(built)
+
+
+class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
+    """Any-to-any model: one causal LM over the interleaved multimodal sequence."""
+
+    def __init__(self, config: OmniConfig) -> None:
+        super().__init__(config)
+        self.layout = VocabLayout.from_dict(config.vocab_layout)
+        self.backbone = AutoModelForCausalLM.from_config(config.backbone_config)
+        self.encoders = _build_encoders(config)
+        self.mtp = MultiTokenPredictor(config.backbone_config) if config.mtp_layers else None
+        self.balance = self._balance_mode()
+        self.balancer = None
+        self.code_tokenizers: dict[str, Any] = {}
+        self.decoders: dict[str, Any] = {}
+        self.post_init()
+
+    # --- structure -----------------------------------------------------------------------
+    def _balance_mode(self) -> str:
+        mode = self.config.moe_balance
+        if mode != "auto":
+            return mode
+        if bias_routers(self.backbone):
+            return "bias"
+        return "aux" if has_aux_router(self.config.backbone_config) else "none"
+
+    @property
+    def max_length(self) -> int:
+        """Longest sequence the backbone takes (its ``max_position_embeddings``)."""
+        return self.config.max_sequence_length
+
+    def continuous_encoders(self) -> dict[str, nn.Module]:
+        return dict(self.encoders.items())
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.backbone.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.backbone.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.backbone.get_output_embeddings()
+
+    def enable_bias_balancing(self) -> BiasBalancer | None:
+        """Start counting expert load for the auxiliary-loss-free bias update (training)."""
+        if self.balance == "bias" and self.balancer is None:
+            self.balancer = BiasBalancer(self.backbone, self.config.moe_bias_update_rate)
+        return self.balancer
+
+    # --- inputs --------------------------------------------------------------------------
+    def embed(self, input_ids: torch.Tensor, media: dict[str, list[Any]] | None) -> torch.Tensor:
+        """Token embeddings with encoder outputs scattered into the placeholder slots.
+
+        Every placeholder must be matched by exactly one encoder embedding; the count is
+        checked, so a prompt and its media can never silently disagree.
+        """
+        embeds = self.get_input_embeddings()(input_ids)
+        for modality, placeholder in PLACEHOLDERS.items():
+            slots = input_ids == self.layout.special_id(placeholder)
+            items = (media or {}).get(modality) or []
+            n_slots = int(slots.sum())
+            if not items and not n_slots:
+                continue
+            if modality not in self.encoders:
+                raise ValueError(
+                    f"the input has {modality} slots but this model has no {modality} encoder"
+                )
+            features = self.encoders[modality](items) if items else []
+            n_features = sum(int(f.shape[0]) for f in features)
+            if n_features != n_slots:
+                raise ValueError(
+                    f"{n_slots} {modality} placeholder slots in input_ids but the {modality} "
+                    f"encoder produced {n_features} embeddings for {len(items)} item(s)"
+                )
+            features = torch.cat(features).to(embeds.dtype)
+            embeds = embeds.masked_scatter(slots.unsqueeze(-1), features)
+        return embeds
+
+    # --- forward -------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        media: dict[str, list[Any]] | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        cache: Any = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        return_hidden: bool = False,
+        **kwargs: Any,
+    ) -> OmniOutput:
+        """One step of the LM. With ``labels`` the loss includes MTP and MoE balance terms."""
+        if inputs_embeds is None:
+            if input_ids is None:
+                raise ValueError("forward needs input_ids or inputs_embeds")
+            past = cache.get_seq_length() if cache is not None else 0
+            self._check_ids(input_ids, past + input_ids.shape[1])
+            # Media enter with the prompt; decoding steps (past > 0) are plain token lookups.
+            prefill = past == 0 or bool(media)
+            embeds_layer = self.get_input_embeddings()
+            inputs_embeds = self.embed(input_ids, media) if prefill else embeds_layer(input_ids)
+        else:
+            past = cache.get_seq_length() if cache is not None else 0
+            self._check_length(past + inputs_embeds.shape[1])
+        want_hidden = labels is not None or return_hidden
+        captured: dict[str, torch.Tensor] = {}
+        hook = (
+            self.backbone.get_decoder().register_forward_hook(
+                lambda _m, _a, out: captured.__setitem__("hidden", out.last_hidden_state)
+            )
+            if want_hidden
+            else None
+        )
+        router = {"output_router_logits": True} if self.balance == "aux" else {}
+        try:
+            out = self.backbone(
+                inputs_embeds=inputs_embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=use_cache,
+                logits_to_keep=logits_to_keep,
+                **router,
+                **kwargs,
+            )
+        finally:
+            if hook is not None:
+                hook.remove()
+        result = OmniOutput(
+            logits=out.logits, cache=out.cache, last_hidden_state=captured.get("hidden")
+        )
+        if labels is not None:
+            self._add_losses(result, out, inputs_embeds, labels, attention_mask, position_ids)
+        return result
+
+    def _check_ids(self, input_ids: torch.Tensor, length: int) -> None:
+        self._check_length(length)
+        if bool(((input_ids < 0) | (input_ids >= self.layout.total_size)).any()):
+            raise ValueError(
+                f"input_ids must lie in 0..{self.layout.total_size - 1}, got "
+                f"{int(input_ids.min())}..{int(input_ids.max())}"
+            )
+
+    def _check_length(self, length: int) -> None:
+        if length > self.max_length:
+            raise ValueError(
+                f"the sequence is {length} tokens long, over the model's maximum "
+                f"length of {self.max_length}"
+            )
+
+    def _add_losses(self, result, out, inputs_embeds, labels, attention_mask, position_ids):
+        logits = result.logits
+        result.lm_loss = shifted_cross_entropy(logits, labels, 1, position_ids)
+        total = result.lm_loss
+        if self.mtp is not None and labels.shape[1] > 2:
+            mtp_hidden, _ = self.mtp(
+                result.last_hidden_state[:, :-1],
+                inputs_embeds[:, 1:],
+                attention_mask=None if attention_mask is None else attention_mask[:, :-1],
+                position_ids=None if position_ids is None else position_ids[:, :-1],
+            )
+            result.mtp_logits = self.backbone.get_output_embeddings()(mtp_hidden)
+            # mtp_logits[:, t] sits at position t and predicts the token at t + 2.
+            result.mtp_loss = shifted_cross_entropy(result.mtp_logits, labels, 2, position_ids)
+            total = total + self.config.mtp_loss_scale * result.mtp_loss
+        if getattr(out, "aux_loss", None) is not None:
+            result.balance_loss = out.aux_loss
+            total = total + self.config.moe_aux_loss_coef * out.aux_loss
+        result.loss = total
+
+    def mtp_step(self, hidden: torch.Tensor, next_ids: torch.Tensor, **kwargs: Any):
+        """Draft logits for t+2 from the hidden state at t and the ids at t+1 (generation)."""
+        mtp_hidden, cache = self.mtp(hidden, self.get_input_embeddings()(next_ids), **kwargs)
+        return self.backbone.get_output_embeddings()(mtp_hidden), cache
+
+    # --- generation glue -----------------------------------------------------------------
+    def prepare_inputs_for_generation(
+        self, *args: Any, media=None, is_first_iteration=False, **kwargs
+    ):
+        inputs = super().prepare_inputs_for_generation(
+            *args, is_first_iteration=is_first_iteration, **kwargs
+        )
+        # Continuous media only enter with the prompt; later steps read them from the cache.
+        inputs["media"] = media if is_first_iteration else None
+        return inputs
+
+
+def shifted_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    shift: int,
+    position_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean CE of ``logits[:, t]`` against ``labels[:, t + shift]`` over valid targets.
+
+    With ``position_ids`` (packed rows), a target counts only when it lies ``shift`` positions
+    after the predicting token within the same sample.
+    """
+    n = min(logits.shape[1], labels.shape[1] - shift)
+    targets = labels[:, shift : shift + n].clone()
+    if position_ids is not None:
+        same_sample = position_ids[:, shift : shift + n] - position_ids[:, :n] == shift
+        targets[~same_sample] = IGNORE_INDEX
+    flat_logits = logits[:, :n].reshape(-1, logits.shape[-1]).float()
+    if not bool((targets != IGNORE_INDEX).any()):
+        return flat_logits.sum() * 0.0
+    return F.cross_entropy(flat_logits, targets.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+AutoConfig.register("omni", OmniConfig, exist_ok=True)
+AutoModel.register(OmniConfig, OmniForConditionalGeneration, exist_ok=True)
+AutoModelForCausalLM.register(OmniConfig, OmniForConditionalGeneration, exist_ok=True)

@@ -1,0 +1,30 @@
+"""Shared fixtures: micro models and inputs built on the CPU, no downloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def text_tokenizer():
+    from tokenizers_mm.text import micro_text_tokenizer
+
+    return micro_text_tokenizer()
+
+
+@pytest.fixture
+def red_square() -> PILImage.Image:
+    image = PILImage.new("RGB", (64, 64), (240, 240, 240))
+    image.paste((220, 30, 30), (16, 16, 48, 48))
+    return image
+
+
+@pytest.fixture
+def tone() -> tuple[np.ndarray, int]:
+    t = np.arange(8000) / 16000
+    return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000

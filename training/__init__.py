@@ -1,0 +1,1 @@
+"""Data, curricula, trainers, the synthetic world and evaluation."""
