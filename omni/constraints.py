@@ -18,18 +18,28 @@ from omni.vocab import ASPECT_RATIOS, OUTPUT_MODALITIES, VocabLayout
 
 
 class OutputConstraint:
-    """Allowed next ids for one output modality, given the answer generated so far."""
+    """Allowed next ids for one output modality, given the answer generated so far.
+
+    ``auto`` lets the model write text and open any number of image or audio blocks; inside
+    a block the block's own structure applies.
+    """
 
     def __init__(self, layout: VocabLayout, modality: str, min_units: int = 1) -> None:
-        if modality not in OUTPUT_MODALITIES:
+        if modality not in (*OUTPUT_MODALITIES, "auto"):
             raise ValueError(
-                f"unknown output modality {modality!r}; expected one of {OUTPUT_MODALITIES}"
+                f"unknown output modality {modality!r}; expected one of "
+                f"{(*OUTPUT_MODALITIES, 'auto')}"
             )
         self.layout = layout
         self.modality = modality
         self.min_units = min_units
         self.end_turn = layout.special_id("<|endofturn|>")
+        self.opens = {
+            layout.special_id("<|dimg_start|>"): ("image", layout.special_id("<|dimg_end|>")),
+            layout.special_id("<|daud_start|>"): ("audio", layout.special_id("<|daud_end|>")),
+        }
         self._text = layout.output_mask("text")
+        self._auto = self._text | layout.mask("<|dimg_start|>", "<|daud_start|>")
         self._image_codes = layout.mask("image")
         self._audio_codes = layout.mask("audio")
 
@@ -42,41 +52,57 @@ class OutputConstraint:
             return 2 + self.min_units + 1
         return 1
 
-    def allowed(self, answer: list[int]) -> torch.Tensor:
-        """Boolean mask over the vocabulary for the token after ``answer``."""
-        if answer and answer[-1] == self.end_turn:
+    def allowed(self, answer: list[int], remaining: int | None = None) -> torch.Tensor:
+        """Boolean mask over the vocabulary for the token after ``answer``.
+
+        ``remaining`` (tokens left in the budget, this one included) makes the answer close
+        in time: an audio block ends when only its end markers still fit, and no image block
+        opens that could not be finished.
+        """
+        if self.end_turn in answer:
             return self.layout.mask("<|pad|>")  # finished: only padding follows
+        block = self._open_block(answer)
+        if block is not None:
+            kind, body = block
+            if kind == "audio" and remaining is not None and remaining <= 2:
+                if len(body) >= self.min_units:
+                    return self.layout.mask("<|daud_end|>")
+            return self._image_next(body) if kind == "image" else self._audio_next(body)
         if self.modality == "text":
             return self._text
-        if self.modality == "image":
-            return self._image_next(answer)
-        return self._audio_next(answer)
+        if self.modality == "auto":
+            rows, cols = self.layout.image_grid
+            if remaining is not None and remaining < 3 + rows * (cols + 1) + 3:
+                return self._auto & ~self.layout.mask("<|dimg_start|>")
+            return self._auto
+        if answer:  # the one block of an image/audio answer is closed: end the turn
+            return self.layout.mask("<|endofturn|>")
+        return self.layout.mask("<|dimg_start|>" if self.modality == "image" else "<|daud_start|>")
 
-    def _image_next(self, answer: list[int]) -> torch.Tensor:
+    def _open_block(self, answer: list[int]) -> tuple[str, list[int]] | None:
+        """The unfinished image/audio block at the end of ``answer``: (kind, ids after its start)."""
+        for index in range(len(answer) - 1, -1, -1):
+            token = answer[index]
+            if token in self.opens:
+                kind, closer = self.opens[token]
+                body = answer[index + 1 :]
+                return None if closer in body else (kind, body)
+        return None
+
+    def _image_next(self, body: list[int]) -> torch.Tensor:
         layout = self.layout
         rows, cols = layout.image_grid
-        step = len(answer)
-        if step == 0:
-            return layout.mask("<|dimg_start|>")
-        if step == 1:
+        if not body:
             return layout.mask(*(f"<|ratio_{r}|>" for r in ASPECT_RATIOS))
-        body = step - 2
-        if body < rows * (cols + 1):
-            return layout.mask("<|dimg_eol|>") if body % (cols + 1) == cols else self._image_codes
-        after = body - rows * (cols + 1)
-        names = ("<|dimg_eoi|>", "<|dimg_end|>", "<|endofturn|>")
-        return layout.mask(names[min(after, 2)])
+        step = len(body) - 1
+        if step < rows * (cols + 1):
+            return layout.mask("<|dimg_eol|>") if step % (cols + 1) == cols else self._image_codes
+        return layout.mask("<|dimg_eoi|>" if step == rows * (cols + 1) else "<|dimg_end|>")
 
-    def _audio_next(self, answer: list[int]) -> torch.Tensor:
-        layout = self.layout
-        if not answer:
-            return layout.mask("<|daud_start|>")
-        if answer[-1] == layout.special_id("<|daud_end|>"):
-            return layout.mask("<|endofturn|>")
-        units = len(answer) - 1
-        if units < self.min_units:
+    def _audio_next(self, body: list[int]) -> torch.Tensor:
+        if len(body) < self.min_units:
             return self._audio_codes
-        return self._audio_codes | layout.mask("<|daud_end|>")
+        return self._audio_codes | self.layout.mask("<|daud_end|>")
 
 
 class ConstrainedLogits(LogitsProcessor):

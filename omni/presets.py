@@ -241,6 +241,7 @@ def build_micro(
     tokenizer: Any = None,
     encoders: dict[str, dict[str, Any]] | None = None,
     seed: int = 0,
+    layout: VocabLayout | None = None,
     **overrides: Any,
 ):
     """A randomly initialised micro Omni model and its processor, for tests and recipes.
@@ -261,8 +262,48 @@ def build_micro(
         name,
         text_size=len(tokenizer),
         encoders=MICRO_ENCODERS if encoders is None else encoders,
+        layout=layout,
         **overrides,
     )
     torch.manual_seed(seed)
     model = OmniForConditionalGeneration(config)
     return model, OmniProcessor.from_model(model, tokenizer)
+
+
+def build_micro_pipeline(
+    name: str = "micro-llama", seed: int = 0, voices: tuple[str, ...] = ("en-f1", "en-m1")
+):
+    """A complete, randomly initialised micro pipeline: model, tokenizers and decoders.
+
+    Nothing in it is trained; it exercises every path (inputs, output modalities, streaming,
+    voices) at the real shapes. Codebooks: 64 image codes on an 8x8 grid, 27 speech units.
+    """
+    from decoders.audio import UnitVocoder, VocoderConfig
+    from decoders.vision import ImageDecoder, ImageDecoderConfig
+    from omni.pipeline import OmniPipeline
+    from tokenizers_mm.audio import SpeechUnitTokenizer
+    from tokenizers_mm.text import micro_text_tokenizer
+    from tokenizers_mm.vision import SemanticImageTokenizer
+
+    torch.manual_seed(seed)
+    tokenizer = micro_text_tokenizer()
+    image_tokenizer = SemanticImageTokenizer(grid=8, codebook_size=64, hidden=32)
+    speech_tokenizer = SpeechUnitTokenizer(whisper={"max_source_positions": 100}, levels=(3, 3, 3))
+    layout = VocabLayout(
+        text_size=len(tokenizer),
+        image_codes=image_tokenizer.codebook_size,
+        audio_codes=speech_tokenizer.codebook_size,
+        image_grid=(8, 8),
+    )
+    model, _ = build_micro(name, tokenizer=tokenizer, seed=seed, layout=layout)
+    vocoder = UnitVocoder(
+        VocoderConfig(num_units=speech_tokenizer.codebook_size, speakers=list(voices))
+    )
+    dim = vocoder.config.speaker_encoder.embedding_dim
+    vocoder.set_speaker_table(list(voices), torch.randn(len(voices), dim))
+    decoders = {
+        "image": ImageDecoder(ImageDecoderConfig(codebook_size=image_tokenizer.codebook_size)),
+        "audio": vocoder,
+    }
+    codes = {"image": image_tokenizer, "audio": speech_tokenizer}
+    return OmniPipeline(model.eval(), tokenizer, codes, decoders)

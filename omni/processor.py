@@ -234,7 +234,13 @@ class OmniProcessor:
                     f"this model has no {modality} tokenizer, so a {modality} segment without "
                     f"precomputed codes cannot be a discrete target"
                 )
-            codes = tokenizer.encode(segment.source)
+            if modality == "audio":
+                from omni.inputs import read_audio
+
+                wave, rate = read_audio(segment.source)
+                codes = tokenizer.encode(wave, sample_rate=rate)
+            else:
+                codes = tokenizer.encode(segment.source)
         codes = torch.as_tensor(codes, dtype=torch.long)
         self._append(
             out, self.discrete_ids(modality, codes, getattr(segment, "ratio", "1:1")), trained

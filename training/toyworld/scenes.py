@@ -1,0 +1,197 @@
+"""Scenes of the toy world: one or two flat-coloured shapes on a lightly textured background.
+
+A scene is plain data (``Scene`` of ``SceneObject``); ``sample_scene`` draws one from a numpy
+``Generator`` and ``render_scene`` turns it into pixels. Shapes are upright and drawn without
+anti-aliasing so that every object pixel carries its palette colour (plus light noise); two
+objects never overlap, so the image checker can read a scene back from pixels alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star")
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (215, 35, 35),
+    "green": (30, 160, 60),
+    "blue": (35, 75, 215),
+    "yellow": (235, 205, 30),
+    "purple": (135, 50, 175),
+    "orange": (245, 130, 20),
+}
+SIZES: tuple[str, ...] = ("small", "big")
+POSITIONS: tuple[str, ...] = ("left", "right", "top", "bottom", "centre")
+
+# Anchor of each position as a fraction of the image side (x, y); objects jitter around it.
+POSITION_ANCHORS: dict[str, tuple[float, float]] = {
+    "left": (0.18, 0.5),
+    "right": (0.82, 0.5),
+    "top": (0.5, 0.18),
+    "bottom": (0.5, 0.82),
+    "centre": (0.5, 0.5),
+}
+# Half the side of the object's bounding box, as a fraction of the image side: (low, high).
+SIZE_RADII: dict[str, tuple[float, float]] = {"small": (0.06, 0.075), "big": (0.11, 0.125)}
+POSITION_JITTER = 0.02
+BACKGROUNDS: tuple[tuple[int, int, int], ...] = (
+    (244, 244, 244),
+    (236, 236, 230),
+    (246, 240, 226),
+    (228, 236, 242),
+)
+NOISE_AMPLITUDE = 5
+MIN_IMAGE_SIZE = 32
+
+# (colour, shape) pairs that never occur in train/validation/test: the `novel` split.
+NOVEL_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    {("red", "star"), ("green", "circle"), ("blue", "triangle"), ("yellow", "square")}
+)
+
+
+class ObjectAttrs(NamedTuple):
+    """The attribute set of one object; a field is None where a reader could not tell."""
+
+    shape: str | None
+    colour: str | None
+    size: str | None
+    position: str | None
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One object: its attributes plus where exactly it is drawn (fractions of the side)."""
+
+    shape: str
+    colour: str
+    size: str
+    position: str
+    x: float
+    y: float
+    radius: float
+
+    @property
+    def attrs(self) -> ObjectAttrs:
+        return ObjectAttrs(self.shape, self.colour, self.size, self.position)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One or two objects on a background; ``texture_seed`` makes the background noise."""
+
+    objects: tuple[SceneObject, ...]
+    background: tuple[int, int, int]
+    texture_seed: int
+
+    @classmethod
+    def from_attributes(cls, objects: list[ObjectAttrs | dict[str, str]]) -> Scene:
+        """A scene with these objects drawn at their position anchors, mid-range size and a
+        plain background: rebuilds a scene from a manifest's ``meta["attributes"]``."""
+        built = []
+        for item in objects:
+            attrs = ObjectAttrs(**item) if isinstance(item, dict) else ObjectAttrs(*item)
+            if attrs.shape not in SHAPES or attrs.colour not in COLOURS:
+                raise ValueError(f"unknown shape or colour in {attrs}")
+            if attrs.size not in SIZES or attrs.position not in POSITIONS:
+                raise ValueError(f"unknown size or position in {attrs}")
+            x, y = POSITION_ANCHORS[attrs.position]
+            radius = sum(SIZE_RADII[attrs.size]) / 2
+            built.append(SceneObject(*attrs, x, y, radius))
+        return cls(tuple(built), BACKGROUNDS[0], 0)
+
+    @property
+    def attributes(self) -> set[ObjectAttrs]:
+        return {obj.attrs for obj in self.objects}
+
+    def to_meta(self) -> list[dict[str, str]]:
+        """Attributes as JSON-ready dicts, in drawing order."""
+        return [obj.attrs._asdict() for obj in self.objects]
+
+    @property
+    def is_novel(self) -> bool:
+        return any((obj.colour, obj.shape) in NOVEL_PAIRS for obj in self.objects)
+
+
+def _overlaps(a: SceneObject, b: SceneObject) -> bool:
+    # Bounding boxes plus a margin of 0.02 of the side, so components never touch.
+    margin = 0.02
+    return (
+        abs(a.x - b.x) < a.radius + b.radius + margin
+        and abs(a.y - b.y) < a.radius + b.radius + margin
+    )
+
+
+def _sample_object(rng: np.random.Generator, position: str, novel: bool | None) -> SceneObject:
+    while True:
+        colour = str(rng.choice(list(COLOURS)))
+        shape = str(rng.choice(SHAPES))
+        if novel is None or ((colour, shape) in NOVEL_PAIRS) == novel:
+            break
+    size = str(rng.choice(SIZES))
+    low, high = SIZE_RADII[size]
+    ax, ay = POSITION_ANCHORS[position]
+    jx, jy = rng.uniform(-POSITION_JITTER, POSITION_JITTER, size=2)
+    return SceneObject(
+        shape, colour, size, position, ax + float(jx), ay + float(jy), float(rng.uniform(low, high))
+    )
+
+
+def sample_scene(
+    rng: np.random.Generator, n_objects: int | None = None, novel: bool = False
+) -> Scene:
+    """Draw a scene. ``novel=False`` never uses a held-out (colour, shape) pair; ``novel=True``
+    makes the first object use one (the second is free), so the scene is held out as a whole."""
+    if n_objects is None:
+        n_objects = int(rng.integers(1, 3))
+    if n_objects not in (1, 2):
+        raise ValueError(f"a scene has 1 or 2 objects, got {n_objects}")
+    background = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+    while True:
+        positions = rng.choice(POSITIONS, size=n_objects, replace=False)
+        objects = [_sample_object(rng, str(positions[0]), True if novel else False)]
+        if n_objects == 2:
+            objects.append(_sample_object(rng, str(positions[1]), None if novel else False))
+        if n_objects == 1 or not _overlaps(objects[0], objects[1]):
+            break
+    return Scene(tuple(objects), background, int(rng.integers(2**31)))
+
+
+def _shape_polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    if shape == "square":
+        return [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    if shape == "triangle":
+        return [(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    if shape == "star":
+        # Five outer points on radius r, inner points on 0.45 r; shifted down so that the
+        # bounding box (top point at -r, lower points at +0.81 r) is centred on (cx, cy).
+        angles = -np.pi / 2 + np.arange(10) * np.pi / 5
+        radii = np.where(np.arange(10) % 2 == 0, r, 0.45 * r)
+        dy = r * (1 - np.cos(np.pi / 5)) / 2
+        return [
+            (cx + rad * np.cos(a), cy + dy + rad * np.sin(a))
+            for a, rad in zip(angles, radii, strict=True)
+        ]
+    raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
+
+
+def render_scene(scene: Scene, size: int = 64) -> Image.Image:
+    """Render a scene to an RGB image of ``size`` x ``size`` pixels (deterministic)."""
+    if size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image size must be at least {MIN_IMAGE_SIZE}, got {size}")
+    image = Image.new("RGB", (size, size), scene.background)
+    draw = ImageDraw.Draw(image)
+    for obj in scene.objects:
+        cx, cy, r = obj.x * size, obj.y * size, obj.radius * size
+        fill = COLOURS[obj.colour]
+        if obj.shape == "circle":
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+        else:
+            draw.polygon(_shape_polygon(obj.shape, cx, cy, r), fill=fill)
+    noise = np.random.default_rng(scene.texture_seed).integers(
+        -NOISE_AMPLITUDE, NOISE_AMPLITUDE + 1, size=(size, size, 1)
+    )
+    pixels = np.clip(np.asarray(image, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB")
