@@ -1,23 +1,35 @@
-"""``omni demo``: the Gradio demo (not built yet: this says so plainly)."""
+"""``omni demo``: start the Gradio demo on the shipped model or on ``--model PATH``."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="a saved Omni model folder (default: the shipped model)")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 serves the network")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--share", action="store_true")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="requests the model works on at once"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    print(
-        "omni demo: the Gradio demo and the default model do not ship yet; they land with the "
-        "demo and default-model work. Until then use the Python API and the tests "
-        "(see README.md).",
-        file=sys.stderr,
-    )
-    return 1
+    # Nothing is reachable at run time; gradio must not try to phone home.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import omni
+    from app.demo import build_demo, launch
+
+    if args.concurrency < 1:
+        raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
+    try:
+        pipe = omni.load(args.model)
+    except ValueError as error:
+        if args.model is None:
+            raise ValueError(f"{error}. Start the demo on one: omni demo --model PATH") from error
+        raise
+    name = args.model or "default model"
+    launch(build_demo(pipe, name), args.host, args.port, args.share, args.concurrency)
+    return 0

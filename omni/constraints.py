@@ -38,10 +38,18 @@ class OutputConstraint:
             layout.special_id("<|dimg_start|>"): ("image", layout.special_id("<|dimg_end|>")),
             layout.special_id("<|daud_start|>"): ("audio", layout.special_id("<|daud_end|>")),
         }
+        self.closers = {closer for _, closer in self.opens.values()}
         self._text = layout.output_mask("text")
         self._auto = self._text | layout.mask("<|dimg_start|>", "<|daud_start|>")
+        self._auto_no_image = self._auto & ~layout.mask("<|dimg_start|>")
         self._image_codes = layout.mask("image")
         self._audio_codes = layout.mask("audio")
+        self._audio_or_end = self._audio_codes | layout.mask("<|daud_end|>")
+        self._ratios = layout.mask(*(f"<|ratio_{r}|>" for r in ASPECT_RATIOS))
+        # One mask per single allowed marker, built once: decoding asks for them every step.
+        names = ("<|pad|>", "<|endofturn|>", "<|dimg_start|>", "<|daud_start|>", "<|dimg_eol|>")
+        names += ("<|dimg_eoi|>", "<|dimg_end|>", "<|daud_end|>")
+        self._only = {name: layout.mask(name) for name in names}
 
     def min_tokens(self) -> int:
         """Fewest tokens a complete answer of this modality takes (markers included)."""
@@ -60,24 +68,24 @@ class OutputConstraint:
         opens that could not be finished.
         """
         if self.end_turn in answer:
-            return self.layout.mask("<|pad|>")  # finished: only padding follows
+            return self._only["<|pad|>"]  # finished: only padding follows
         block = self._open_block(answer)
         if block is not None:
             kind, body = block
             if kind == "audio" and remaining is not None and remaining <= 2:
                 if len(body) >= self.min_units:
-                    return self.layout.mask("<|daud_end|>")
+                    return self._only["<|daud_end|>"]
             return self._image_next(body) if kind == "image" else self._audio_next(body)
         if self.modality == "text":
             return self._text
         if self.modality == "auto":
             rows, cols = self.layout.image_grid
             if remaining is not None and remaining < 3 + rows * (cols + 1) + 3:
-                return self._auto & ~self.layout.mask("<|dimg_start|>")
+                return self._auto_no_image
             return self._auto
         if answer:  # the one block of an image/audio answer is closed: end the turn
-            return self.layout.mask("<|endofturn|>")
-        return self.layout.mask("<|dimg_start|>" if self.modality == "image" else "<|daud_start|>")
+            return self._only["<|endofturn|>"]
+        return self._only["<|dimg_start|>" if self.modality == "image" else "<|daud_start|>"]
 
     def _open_block(self, answer: list[int]) -> tuple[str, list[int]] | None:
         """The unfinished image/audio block at the end of ``answer``: (kind, ids after its start)."""
@@ -87,22 +95,21 @@ class OutputConstraint:
                 kind, closer = self.opens[token]
                 body = answer[index + 1 :]
                 return None if closer in body else (kind, body)
+            if token in self.closers:
+                return None
         return None
 
     def _image_next(self, body: list[int]) -> torch.Tensor:
-        layout = self.layout
-        rows, cols = layout.image_grid
+        rows, cols = self.layout.image_grid
         if not body:
-            return layout.mask(*(f"<|ratio_{r}|>" for r in ASPECT_RATIOS))
+            return self._ratios
         step = len(body) - 1
         if step < rows * (cols + 1):
-            return layout.mask("<|dimg_eol|>") if step % (cols + 1) == cols else self._image_codes
-        return layout.mask("<|dimg_eoi|>" if step == rows * (cols + 1) else "<|dimg_end|>")
+            return self._only["<|dimg_eol|>"] if step % (cols + 1) == cols else self._image_codes
+        return self._only["<|dimg_eoi|>" if step == rows * (cols + 1) else "<|dimg_end|>"]
 
     def _audio_next(self, body: list[int]) -> torch.Tensor:
-        if len(body) < self.min_units:
-            return self._audio_codes
-        return self._audio_codes | self.layout.mask("<|daud_end|>")
+        return self._audio_codes if len(body) < self.min_units else self._audio_or_end
 
 
 class ConstrainedLogits(LogitsProcessor):

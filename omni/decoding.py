@@ -84,8 +84,7 @@ class DecodeOutput:
 
 
 def _masked(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    vocab = logits.shape[-1]
-    return logits.masked_fill(~allowed[:vocab].to(logits.device), float("-inf"))
+    return logits.masked_fill(~allowed[: logits.shape[-1]].to(logits.device), float("-inf"))
 
 
 class Decoder:
@@ -140,9 +139,11 @@ class Decoder:
         cache = DynamicCache(config=self.model.config)
         cache.activate_past_recording()
         start = time.perf_counter()
+        # An unpadded batch needs no mask: attention is then plain causal, which is cheaper.
+        padded = not bool(batch.attention_mask.all())
         out = self.model(
             input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
+            attention_mask=batch.attention_mask if padded else None,
             position_ids=batch.position_ids,
             media=batch.media,
             cache=cache,
@@ -161,7 +162,8 @@ class Decoder:
         out, cache = self._prefill(batch, want_hidden=False)
         rows = batch.input_ids.shape[0]
         answers: list[list[int]] = [[] for _ in range(rows)]
-        mask = batch.attention_mask
+        # A single unpadded row never needs a mask (its finished state ends the loop).
+        mask = batch.attention_mask if rows > 1 or not bool(batch.attention_mask.all()) else None
         positions = batch.position_ids[:, -1:]
         logits = out.logits[:, -1]
         start = time.perf_counter()
@@ -176,8 +178,9 @@ class Decoder:
                 next_ids.append(token)
             if all(self._done(a) for a in answers):
                 break
-            finished = torch.tensor([self._done(a) for a in answers])
-            mask = torch.cat([mask, (~finished).long().unsqueeze(1)], dim=1)
+            if mask is not None:
+                finished = torch.tensor([self._done(a) for a in answers])
+                mask = torch.cat([mask, (~finished).long().unsqueeze(1)], dim=1)
             positions = positions + 1
             out = self.model(
                 input_ids=torch.tensor(next_ids).unsqueeze(1),
@@ -208,24 +211,21 @@ class Decoder:
         # The MTP module reads (h_t, emb(x_{t+1})) for every position: prefill it over the prompt.
         prompt_next = torch.cat([batch.input_ids[:, 1:], torch.tensor([[token]])], dim=1)
         mtp_cache = DynamicCache(config=model.config)
+        # One unpadded row: every step is plain causal attention, so no masks are passed.
         draft_logits, mtp_cache = model.mtp_step(
             out.last_hidden_state,
             prompt_next,
-            attention_mask=batch.attention_mask,
             position_ids=batch.position_ids,
             cache=mtp_cache,
             use_cache=True,
         )
-        mask = batch.attention_mask
         while not self._done(answer):
             draft, q = self._draft(draft_logits[0, -1], answer)
             self.stats.drafts += 1
             ids = torch.tensor([[token, draft]])
-            mask = torch.cat([mask, torch.ones(1, 2, dtype=mask.dtype)], dim=1)
             positions = torch.tensor([[position + 1, position + 2]])
             out = model(
                 input_ids=ids,
-                attention_mask=mask,
                 position_ids=positions,
                 cache=cache,
                 use_cache=True,
@@ -242,7 +242,6 @@ class Decoder:
                 token = after
             else:
                 cache.crop(-1)
-                mask = mask[:, :-1]
                 emitted = self._emit(0, [answer], [fix])
                 hidden, next_ids = out.last_hidden_state[:, :1], torch.tensor([[fix]])
                 position += 1
@@ -252,7 +251,6 @@ class Decoder:
             draft_logits, mtp_cache = model.mtp_step(
                 hidden,
                 next_ids,
-                attention_mask=mask,
                 position_ids=torch.arange(position - hidden.shape[1] + 1, position + 1)[None],
                 cache=mtp_cache,
                 use_cache=True,

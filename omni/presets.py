@@ -271,12 +271,16 @@ def build_micro(
 
 
 def build_micro_pipeline(
-    name: str = "micro-llama", seed: int = 0, voices: tuple[str, ...] = ("en-f1", "en-m1")
+    name: str = "micro-llama",
+    seed: int = 0,
+    voices: tuple[str, ...] = ("en-f1", "en-m1"),
+    **overrides: Any,
 ):
     """A complete, randomly initialised micro pipeline: model, tokenizers and decoders.
 
     Nothing in it is trained; it exercises every path (inputs, output modalities, streaming,
     voices) at the real shapes. Codebooks: 64 image codes on an 8x8 grid, 27 speech units.
+    ``overrides`` go to the backbone / Omni config (e.g. ``num_hidden_layers=4``).
     """
     from decoders.audio import UnitVocoder, VocoderConfig
     from decoders.vision import ImageDecoder, ImageDecoderConfig
@@ -295,7 +299,7 @@ def build_micro_pipeline(
         audio_codes=speech_tokenizer.codebook_size,
         image_grid=(8, 8),
     )
-    model, _ = build_micro(name, tokenizer=tokenizer, seed=seed, layout=layout)
+    model, _ = build_micro(name, tokenizer=tokenizer, seed=seed, layout=layout, **overrides)
     vocoder = UnitVocoder(
         VocoderConfig(num_units=speech_tokenizer.codebook_size, speakers=list(voices))
     )

@@ -1,0 +1,166 @@
+"""``omni train tokenizer --kind image|speech|encodec|bpe|superbpe``: one command for every
+tokenizer.
+
+``--data`` is a toy-world manifest (``manifest.jsonl`` or the folder holding it; its
+``--split`` samples are used) for every kind; the text kinds also take plain text files or
+folders of ``*.txt`` / ``*.md``. The trained tokenizer is saved to ``--out`` with
+``save_pretrained``; the signal kinds resume from ``--out/checkpoint``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+KINDS = ("image", "speech", "encodec", "bpe", "superbpe")
+TEXT_SUFFIXES = (".txt", ".md")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", required=True, choices=KINDS, help="which tokenizer to train")
+    parser.add_argument("--data", required=True, nargs="+", help="manifest, or text files/folders")
+    parser.add_argument("--out", required=True, help="folder to save the trained tokenizer to")
+    parser.add_argument("--split", default="train", help="manifest split to train on")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (signal kinds)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size (signal kinds)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vocab-size", type=int, default=32768, help="bpe / superbpe")
+    parser.add_argument(
+        "--transition-vocab-size", type=int, default=None, help="superbpe (default 80%% of vocab)"
+    )
+    parser.add_argument("--full", action="store_true", help="encodec: full size, not micro")
+    parser.add_argument("--bandwidth", type=float, default=6.0, help="encodec kbps")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.kind in ("bpe", "superbpe"):
+        return _train_text(args, out)
+    records = list(_manifest_records(args.data, args.split))
+    options = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v}
+    if args.kind == "image":
+        from tokenizers_mm.vision import train_image_tokenizer
+
+        images = [_load_image(path) for path, _ in _segments(records, "image")]
+        _require(images, "images", args)
+        train_image_tokenizer(out, images, seed=args.seed, **options)
+    elif args.kind == "speech":
+        from tokenizers_mm.audio import train_speech_tokenizer
+
+        clips = [(*_load_audio(path), text) for path, text in _segments(records, "audio") if text]
+        _require(clips, "transcribed audio clips", args)
+        train_speech_tokenizer(out, clips, seed=args.seed, **options)
+    else:
+        from tokenizers_mm.encodec import (
+            EncodecConfig,
+            EncodecTokenizer,
+            EncodecTrainConfig,
+            train_encodec,
+        )
+
+        clips = [_load_audio(path) for path, _ in _segments(records, "audio")]
+        _require(clips, "audio clips", args)
+        config = EncodecConfig() if args.full else EncodecConfig.micro()
+        config = dataclasses.replace(config, bandwidth=args.bandwidth)
+        train_encodec(
+            EncodecTokenizer(config), clips, EncodecTrainConfig(seed=args.seed, **options), out
+        )
+    print(f"saved {args.kind} tokenizer to {out}")
+    return 0
+
+
+def _train_text(args: argparse.Namespace, out: Path) -> int:
+    from tokenizers_mm.text import superword_share, train_bpe, train_superbpe
+
+    texts = list(_texts(args.data, args.split))
+    _require(texts, "texts", args)
+    if args.kind == "bpe":
+        tokenizer = train_bpe(texts, args.vocab_size, show_progress=True)
+    else:
+        tokenizer = train_superbpe(
+            texts, args.vocab_size, args.transition_vocab_size, show_progress=True
+        )
+        print(f"superword share of the vocabulary: {superword_share(tokenizer):.1%}")
+    tokenizer.save_pretrained(out)
+    print(f"saved {args.kind} tokenizer ({len(tokenizer)} tokens) to {out}")
+    return 0
+
+
+def _require(items: list, what: str, args: argparse.Namespace) -> None:
+    if not items:
+        raise ValueError(f"no {what} found in {' '.join(args.data)} (split {args.split!r})")
+
+
+def _manifest_path(data: str) -> Path:
+    path = Path(data)
+    if path.is_dir():
+        path = path / "manifest.jsonl"
+    if not path.is_file():
+        raise ValueError(f"{data} is neither a manifest.jsonl nor a folder holding one")
+    return path
+
+
+def _manifest_records(data: list[str], split: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """``(manifest folder, record)`` for every record of ``split`` in every manifest."""
+    for item in data:
+        path = _manifest_path(item)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number} is not valid JSON: {error}") from error
+            if record.get("split", split) == split:
+                yield path.parent, record
+
+
+def _segments(
+    records: list[tuple[Path, dict[str, Any]]], kind: str
+) -> Iterator[tuple[Path, str | None]]:
+    """Media path and transcript (for audio: the segment's text, else what the sample says)."""
+    for root, record in records:
+        meta = record.get("meta", {})
+        for turn in record.get("turns", []):
+            for segment in turn.get("segments", []):
+                if segment.get("type") == kind and "path" in segment:
+                    text = segment.get("text") or meta.get("text") or meta.get("question")
+                    yield root / segment["path"], text
+
+
+def _texts(data: list[str], split: str) -> Iterator[str]:
+    for item in data:
+        path = Path(item)
+        if path.name.endswith(".jsonl") or (path / "manifest.jsonl").is_file():
+            for _, record in _manifest_records([item], split):
+                for turn in record.get("turns", []):
+                    for segment in turn.get("segments", []):
+                        if segment.get("type") == "text":
+                            yield segment["text"]
+        elif path.is_dir():
+            for file in sorted(path.rglob("*")):
+                if file.suffix in TEXT_SUFFIXES and file.is_file():
+                    yield file.read_text(encoding="utf-8", errors="replace")
+        elif path.is_file():
+            yield path.read_text(encoding="utf-8", errors="replace")
+        else:
+            raise ValueError(f"text data {item} does not exist")
+
+
+def _load_image(path: Path) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.copy()
+
+
+def _load_audio(path: Path) -> tuple[Any, int]:
+    import soundfile
+
+    try:
+        wave, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(f"cannot read audio {path}: {error}") from error
+    return wave.T, rate
