@@ -11,6 +11,7 @@ module and MoE balancing, and returns one loss::
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,17 @@ from omni.moe import BiasBalancer, bias_routers, has_aux_router
 from omni.mtp import MultiTokenPredictor
 from omni.processor import IGNORE_INDEX
 from omni.vocab import PLACEHOLDERS, VocabLayout
+
+# The MTP module reads the backbone's final-normed last hidden state. A permanent forward hook
+# on the decoder stores it for the thread that asked (thread-local, so concurrent requests on
+# one model never see each other's states); transformers' output_hidden_states would record
+# every layer and costs far more per decoding step.
+_CAPTURE = threading.local()
+
+
+def _record_last_hidden(module: nn.Module, args: Any, output: Any) -> None:
+    if getattr(_CAPTURE, "decoder", None) is module:
+        _CAPTURE.hidden = output.last_hidden_state
 
 
 @dataclass
@@ -85,6 +97,7 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.layout = VocabLayout.from_dict(config.vocab_layout)
         self.backbone = AutoModelForCausalLM.from_config(config.backbone_config)
+        self.backbone.get_decoder().register_forward_hook(_record_last_hidden)
         self.encoders = _build_encoders(config)
         self.mtp = MultiTokenPredictor(config.backbone_config) if config.mtp_layers else None
         self.balance = self._balance_mode()
@@ -183,15 +196,9 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
             past = cache.get_seq_length() if cache is not None else 0
             self._check_length(past + inputs_embeds.shape[1])
         want_hidden = labels is not None or return_hidden
-        captured: dict[str, torch.Tensor] = {}
-        hook = (
-            self.backbone.get_decoder().register_forward_hook(
-                lambda _m, _a, out: captured.__setitem__("hidden", out.last_hidden_state)
-            )
-            if want_hidden
-            else None
-        )
-        router = {"output_router_logits": True} if self.balance == "aux" else {}
+        extra = {"output_router_logits": True} if self.balance == "aux" else {}
+        _CAPTURE.decoder = self.backbone.get_decoder() if want_hidden else None
+        _CAPTURE.hidden = None
         try:
             out = self.backbone(
                 inputs_embeds=inputs_embeds,
@@ -200,15 +207,13 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
                 cache=cache,
                 use_cache=use_cache,
                 logits_to_keep=logits_to_keep,
-                **router,
+                **extra,
                 **kwargs,
             )
         finally:
-            if hook is not None:
-                hook.remove()
-        result = OmniOutput(
-            logits=out.logits, cache=out.cache, last_hidden_state=captured.get("hidden")
-        )
+            _CAPTURE.decoder = None
+        hidden = _CAPTURE.hidden
+        result = OmniOutput(logits=out.logits, cache=out.cache, last_hidden_state=hidden)
         if labels is not None:
             self._add_losses(result, out, inputs_embeds, labels, attention_mask, position_ids)
         return result

@@ -227,3 +227,21 @@ def test_generate_cli_writes_png_and_wav(pipe, files, tmp_path):
     samples, rate = soundfile.read(wav)
     assert rate == 16000 and samples.size > 0
     assert main(["generate", "--model", str(folder), "--input", str(files / "notes.txt")]) == 2
+
+
+def test_concurrent_requests_do_not_mix(pipe):
+    import threading
+
+    prompts = ["hello there", "a big red circle on the left"]
+    expected = [pipe.generate(p, max_new_tokens=12).tokens for p in prompts]
+    results: dict[int, list[int]] = {}
+
+    def answer(index: int) -> None:
+        results[index] = pipe.generate(prompts[index % 2], max_new_tokens=12).tokens
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[i] for i in range(4)] == [expected[i % 2] for i in range(4)]
