@@ -12,7 +12,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument(
-        "--concurrency", type=int, default=2, help="requests the model works on at once"
+        "--concurrency",
+        type=int,
+        default=2,
+        help="requests the model works on at once (each uses the CPU cores torch is given)",
     )
 
 
