@@ -1,0 +1,154 @@
+"""Recipes: the stage files, schedules, parameter groups, RoPE scaling and the whole curriculum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from omni.presets import build_micro
+from training.curriculum import (
+    GROUPS,
+    Curriculum,
+    Recipe,
+    apply_rope_scaling,
+    apply_trainable,
+    group_names,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = [
+    "pretrain-1-discrete",
+    "pretrain-2-continuous",
+    "context-extension",
+    "sft-1-conversation",
+    "sft-2-multimodal",
+    "sft-3-video-long",
+    "sft-4-reasoning",
+]
+
+
+def test_curriculum_lists_the_seven_stages_and_selects_by_prefix():
+    curriculum = Curriculum.load(ROOT / "configs" / "curriculum.yaml")
+    assert [r.name for r in curriculum.stages] == STAGES
+    assert [r.name for r in curriculum.select("sft-2")] == ["sft-2-multimodal"]
+    assert len(curriculum.select("all")) == 7
+    with pytest.raises(ValueError, match="matches 0 stages"):
+        curriculum.select("sft-9")
+    pretrain = curriculum.stages[0]
+    assert pretrain.media_mode == "discrete" and pretrain.loss_on == "all"
+    assert curriculum.stages[2].rope["rope_type"] == "yarn"
+
+
+def test_schedules_follow_the_recipe():
+    recipe = Recipe.from_dict(
+        {
+            "name": "s",
+            "mixture": [{"manifest": "m"}],
+            "trainable": ["backbone"],
+            "steps": 100,
+            "warmup_steps": 10,
+            "lr": 1e-3,
+            "min_lr_ratio": 0.1,
+            "mtp_scale": [[0.0, 0.3], [0.5, 0.1]],
+        }
+    )
+    assert recipe.learning_rate(0) == pytest.approx(1e-4)
+    assert recipe.learning_rate(9) == pytest.approx(1e-3)
+    assert recipe.learning_rate(100) == pytest.approx(1e-4)
+    assert [recipe.mtp_loss_scale(s) for s in (0, 49, 50, 99)] == [0.3, 0.3, 0.1, 0.1]
+
+
+def test_bad_recipes_name_the_problem():
+    base = {"name": "s", "mixture": [{"manifest": "m"}], "trainable": ["backbone"]}
+    with pytest.raises(ValueError, match=r"unknown parameter groups \['decoder'\]"):
+        Recipe.from_dict({**base, "trainable": ["decoder"]})
+    with pytest.raises(ValueError, match=r"unknown keys \['learning_rate'\]"):
+        Recipe.from_dict({**base, "learning_rate": 1.0})
+    with pytest.raises(ValueError, match="not a multiple"):
+        Recipe.from_dict({**base, "rows_per_step": 3, "micro_rows": 2})
+
+
+def test_groups_cover_every_parameter_and_freeze_the_rest():
+    model, _ = build_micro("micro-k-exaone")
+    groups = group_names(model)
+    assert set(groups.values()) == set(GROUPS) - {"encoders.video"}
+    assert groups["backbone.lm_head.weight"] == "embeddings"
+    assert groups["encoders.image.projector.0.weight"] == "projectors"
+    assert groups["encoders.audio.encoder.conv1.weight"] == "encoders.audio"
+    apply_trainable(model, ["projectors", "mtp"])
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {n for n, g in groups.items() if g in ("projectors", "mtp")}
+
+
+def test_rope_scaling_survives_save_and_load(tmp_path):
+    from omni.modeling import OmniForConditionalGeneration
+
+    model, _ = build_micro("micro-llama", encoders={})
+    ids = torch.randint(0, 500, (1, 300))
+    before = model(input_ids=ids).logits
+    apply_rope_scaling(
+        model, {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256}
+    )
+    model.eval()
+    after = model(input_ids=ids).logits
+    assert not torch.allclose(before, after)  # positions are now scaled
+    model.save_pretrained(tmp_path)
+    loaded = OmniForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert loaded.config.backbone_config.rope_parameters["rope_type"] == "yarn"
+    assert loaded.mtp.block.rotary_emb.rope_type == "yarn"
+    assert torch.equal(loaded(input_ids=ids).logits, after)
+
+
+@pytest.mark.slow
+def test_micro_model_runs_the_whole_curriculum_training_only_named_groups(tmp_path):
+    from safetensors.torch import load_file
+
+    from omni.cli import main
+    from tokenizers_mm.audio import SpeechUnitTokenizer
+    from tokenizers_mm.text import micro_text_tokenizer
+    from tokenizers_mm.vision import SemanticImageTokenizer
+    from training.curation import reasoning_manifest
+    from training.niah import write_long_manifest
+    from training.toyworld import generate
+
+    world = generate(tmp_path / "world", 42, seed=11, progress=False)
+    long = write_long_manifest(tmp_path / "long", 12, micro_text_tokenizer(), 64, 900)
+    reasoning = reasoning_manifest(world, tmp_path / "reasoning")
+    torch.manual_seed(0)
+    SemanticImageTokenizer(grid=8, codebook_size=256).save_pretrained(tmp_path / "tok-image")
+    SpeechUnitTokenizer(levels=(3, 3, 3, 3, 3)).save_pretrained(tmp_path / "tok-audio")
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "lm",
+            "--recipe",
+            str(ROOT / "configs" / "curriculum-micro.yaml"),
+            "--stage",
+            "all",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--data",
+            f"toyworld={world}",
+            f"long={long}",
+            f"reasoning={reasoning}",
+            "--tokenizers",
+            f"image={tmp_path / 'tok-image'}",
+            f"audio={tmp_path / 'tok-audio'}",
+        ]
+    )
+    assert code == 0
+    model, _ = build_micro("micro-llama")
+    groups = group_names(model)
+    previous = {k: v.clone() for k, v in model.state_dict().items()}
+    curriculum = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml")
+    for recipe in curriculum.stages:
+        weights = load_file(out / recipe.name / "final" / "model.safetensors")
+        changed = {groups[n] for n in groups if not torch.equal(weights[n], previous[n])}
+        assert changed == set(recipe.trainable), recipe.name
+        previous = weights
+    final = out / "sft-4-reasoning" / "final"
+    assert '"rope_type": "yarn"' in (final / "config.json").read_text()

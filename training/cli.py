@@ -1,0 +1,154 @@
+"""``omni train lm``: run one curriculum stage, or all of them in order.
+
+Each stage writes ``OUT/<stage>/`` (``checkpoints/``, ``metrics.csv``, ``tensorboard/``) and
+its trained model to ``OUT/<stage>/final`` (``save_pretrained`` + the text tokenizer), which
+the next stage starts from. Launch under ``torchrun --nproc_per_node N`` for data parallelism.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", required=True, help="curriculum YAML (or one stage's YAML)")
+    parser.add_argument("--stage", default="all", help="stage name or prefix (sft-2), or 'all'")
+    parser.add_argument("--init", default=None, help="Omni checkpoint folder to start from")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    parser.add_argument(
+        "--data", nargs="*", default=[], metavar="NAME=PATH", help="manifest paths by name"
+    )
+    parser.add_argument(
+        "--tokenizers",
+        nargs="*",
+        default=[],
+        metavar="MODALITY=FOLDER",
+        help="saved discrete tokenizers (image=..., audio=...) for targets without codes",
+    )
+    parser.add_argument("--steps", type=int, default=None, help="override every stage's steps")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    parser.add_argument("--fsdp", action="store_true", help="shard with FSDP2 (under torchrun)")
+    parser.add_argument(
+        "--on-error",
+        choices=("skip", "raise"),
+        default="skip",
+        help="bad manifest lines: report and skip, or stop",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+
+
+def load_code_tokenizers(folders: dict[str, str]) -> dict[str, Any]:
+    """Discrete tokenizers by modality from saved folders (``config.json`` names the kind)."""
+    import json
+
+    from tokenizers_mm.audio import SpeechUnitTokenizer
+    from tokenizers_mm.encodec import EncodecTokenizer
+    from tokenizers_mm.vision import SemanticImageTokenizer
+
+    kinds = {"image": SemanticImageTokenizer, "speech": SpeechUnitTokenizer}
+    kinds["encodec"] = EncodecTokenizer
+    loaded = {}
+    for modality, folder in folders.items():
+        config = Path(folder) / "config.json"
+        if not config.is_file():
+            raise ValueError(f"no saved {modality} tokenizer at {folder} (config.json missing)")
+        kind = json.loads(config.read_text()).get("kind")
+        if kind not in kinds:
+            raise ValueError(f"{folder}: unknown tokenizer kind {kind!r}")
+        loaded[modality] = kinds[kind].from_pretrained(folder)
+    return loaded
+
+
+def load_model(init: str | None, model_spec: dict[str, Any]):
+    """(model, text tokenizer): from a checkpoint folder, or a micro preset the curriculum names."""
+    from omni.modeling import OmniForConditionalGeneration
+    from omni.presets import build_micro
+
+    if init is not None:
+        from transformers import AutoTokenizer
+
+        folder = Path(init)
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"--init {init} is not a saved Omni model (no config.json)")
+        model = OmniForConditionalGeneration.from_pretrained(folder)
+        if (folder / "tokenizer.json").is_file():
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        else:
+            from tokenizers_mm.text import micro_text_tokenizer
+
+            tokenizer = micro_text_tokenizer(model.layout.text_size)
+        return model, tokenizer
+    spec = dict(model_spec)
+    preset = spec.pop("preset", None)
+    if preset is None:
+        raise ValueError("give --init CKPT or a 'model: {preset: micro-...}' in the curriculum")
+    model, processor = build_micro(preset, **spec)
+    return model, processor.tokenizer
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"{flag} takes NAME=PATH, got {item!r}")
+        name, path = item.split("=", 1)
+        pairs[name] = path
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    import torch
+
+    from omni.processor import OmniProcessor
+    from training.curriculum import Curriculum, apply_rope_scaling
+    from training.data import CodeCache
+    from training.trainer import TrainOptions, setup_distributed, train_stage
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    curriculum = Curriculum.load(args.recipe, _pairs(args.data, "--data"))
+    curriculum.code_tokenizers.update(_pairs(args.tokenizers, "--tokenizers"))
+    stages = curriculum.select(args.stage)
+    env = setup_distributed()
+    out = Path(args.out)
+    tokenizers = load_code_tokenizers(curriculum.code_tokenizers)
+    cache = CodeCache(out / "code-cache", tokenizers)
+    options = TrainOptions(
+        resume=args.resume,
+        bf16=args.bf16,
+        fsdp=args.fsdp,
+        progress=not args.no_progress,
+        on_error=args.on_error,
+    )
+    init = args.init
+    for recipe in stages:
+        if args.steps is not None:
+            recipe.steps = args.steps
+        final = out / recipe.name / "final"
+        if args.resume and (final / "config.json").is_file():
+            init = str(final)  # finished before the interruption
+            continue
+        model, tokenizer = load_model(init, curriculum.model)
+        torch.manual_seed(recipe.seed)
+        if recipe.rope is not None:
+            apply_rope_scaling(model, recipe.rope)
+        processor = OmniProcessor.from_model(model, tokenizer)
+        train_stage(
+            model, processor, recipe, curriculum.manifests, out / recipe.name, options, cache, env
+        )
+        if env.main:
+            model.save_pretrained(final)
+            tokenizer.save_pretrained(final)
+        if env.world_size > 1:
+            torch.distributed.barrier()
+        init = str(final)
+    if env.world_size > 1:
+        torch.distributed.destroy_process_group()
+    return 0
