@@ -1,0 +1,66 @@
+"""``omni train image-decoder``: train the diffusion image decoder on the images of a sample
+manifest, conditioned on the codes a trained semantic image tokenizer gives them."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="folder with manifest.jsonl + media/")
+    parser.add_argument("--tokenizer", required=True, help="saved semantic image tokenizer folder")
+    parser.add_argument("--out", default="runs/image_decoder", help="checkpoints + decoder/")
+    parser.add_argument("--steps", type=int, default=2000, help="total optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--max-images", type=int, default=0, help="use at most this many (0: all)")
+    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between saves")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
+
+    from decoders.manifest import manifest_segments
+    from decoders.vision import ImageDecoder, ImageDecoderConfig, from_pil
+    from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
+    from tokenizers_mm.vision import SemanticImageTokenizer
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    paths = [path for path, _ in manifest_segments(args.data, "image")]
+    if args.max_images:
+        paths = paths[: args.max_images]
+    tokenizer = SemanticImageTokenizer.from_pretrained(args.tokenizer)
+    pictures = [Image.open(path).convert("RGB") for path in paths]
+    size = pictures[0].size[0]
+    if any(p.size != (size, size) for p in pictures):
+        raise ValueError(f"training images must all be {size}x{size} squares")
+    images = torch.stack([from_pil(p) for p in pictures])
+    codes = torch.cat(
+        [
+            tokenizer.encode(pictures[i : i + 64])
+            for i in tqdm(range(0, len(pictures), 64), desc="tokenize images")
+        ]
+    )
+    rows, cols = codes.shape[1:]
+    config = ImageDecoderConfig(
+        codebook_size=tokenizer.codebook_size,
+        max_code_rows=rows,
+        max_code_cols=cols,
+        image_size=size,
+    )
+    train = ImageDecoderTrainConfig(
+        output=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+    )
+    train_image_decoder(ImageDecoder(config), images, codes, train)
+    print(f"image decoder saved to {args.out}/decoder ({len(paths)} images, codes {rows}x{cols})")
+    return 0

@@ -1,0 +1,145 @@
+"""Diffusion image decoder: micro configs on CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from decoders import load_decoder
+from decoders.vision import (
+    ImageDecoder,
+    ImageDecoderConfig,
+    from_pil,
+    image_shape,
+    to_pil,
+)
+from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
+
+CODEBOOK = 10
+
+
+def tiny_config() -> ImageDecoderConfig:
+    return ImageDecoderConfig(
+        codebook_size=CODEBOOK,
+        max_code_rows=4,
+        max_code_cols=4,
+        image_size=32,
+        code_dim=16,
+        block_out_channels=[16, 32],
+        down_block_types=["DownBlock2D", "CrossAttnDownBlock2D"],
+        up_block_types=["CrossAttnUpBlock2D", "UpBlock2D"],
+        attention_head_dim=8,
+    )
+
+
+@pytest.fixture(scope="module")
+def decoder() -> ImageDecoder:
+    torch.manual_seed(0)
+    return ImageDecoder(tiny_config()).eval()
+
+
+def codes(seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, CODEBOOK, (4, 4), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize(
+    ("ratio", "shape"),
+    [("1:1", (64, 64)), ("4:3", (48, 64)), ("3:4", (64, 48)), ("16:9", (32, 64))],
+)
+def test_ratio_token_sets_height_and_width(ratio: str, shape: tuple[int, int]) -> None:
+    assert image_shape(ratio, 64) == shape
+
+
+def test_unknown_ratio_raises() -> None:
+    with pytest.raises(ValueError, match="aspect ratio '5:1'"):
+        image_shape("5:1", 64)
+
+
+def test_decode_returns_an_rgb_image_of_the_ratio_size(decoder: ImageDecoder) -> None:
+    image = decoder.decode(codes(), steps=2)
+    assert image.mode == "RGB" and image.size == (32, 32)
+    wide = decoder.decode(codes(), ratio="16:9", steps=1)
+    assert wide.size == (32, 16)
+
+
+def test_decode_is_deterministic_per_seed(decoder: ImageDecoder) -> None:
+    a = np.asarray(decoder.decode(codes(), steps=2, seed=3))
+    b = np.asarray(decoder.decode(codes(), steps=2, seed=3))
+    c = np.asarray(decoder.decode(codes(), steps=2, seed=4))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_guidance_uses_the_null_condition(decoder: ImageDecoder) -> None:
+    assert decoder.code_embedding.num_embeddings == CODEBOOK + 1
+    # With guidance 0 the sample ignores the codes (pure null-condition velocity).
+    a = decoder.sample(codes(0)[None], 32, 32, steps=2, guidance=0.0)
+    b = decoder.sample(codes(1)[None], 32, 32, steps=2, guidance=0.0)
+    c = decoder.sample(codes(1)[None], 32, 32, steps=2, guidance=2.0)
+    assert torch.allclose(a, b)
+    assert not torch.allclose(b, c)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (torch.full((4, 4), CODEBOOK), "out of range"),
+        (torch.full((4, 4), -1), "out of range"),
+        (torch.zeros(0, 4, dtype=torch.long), "empty"),
+        (torch.zeros(16, dtype=torch.long), "dimension"),
+        (torch.zeros(5, 4, dtype=torch.long), "larger"),
+        (torch.zeros(4, 4), "integers"),
+    ],
+)
+def test_bad_codes_raise_value_error(decoder: ImageDecoder, bad, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        decoder.decode(bad, steps=1)
+
+
+def test_zero_steps_and_unknown_options_raise(decoder: ImageDecoder) -> None:
+    with pytest.raises(ValueError, match="steps"):
+        decoder.decode(codes(), steps=0)
+    with pytest.raises(ValueError, match="unknown image decoder options: colour"):
+        decoder.decode(codes(), colour="red")
+
+
+def test_pil_round_trip_is_exact() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    from PIL import Image
+
+    image = Image.fromarray(pixels, "RGB")
+    assert np.array_equal(np.asarray(to_pil(from_pil(image))), pixels)
+
+
+def test_save_load_round_trip_is_exact(decoder: ImageDecoder, tmp_path) -> None:
+    decoder.save_pretrained(tmp_path)
+    loaded = load_decoder(tmp_path)
+    assert isinstance(loaded, ImageDecoder) and loaded.config == decoder.config
+    a = np.asarray(decoder.decode(codes(), steps=2))
+    assert np.array_equal(np.asarray(loaded.decode(codes(), steps=2)), a)
+
+
+def _fixed_loss(decoder: ImageDecoder, images: torch.Tensor, grid: torch.Tensor) -> float:
+    torch.manual_seed(123)  # same sigmas, noise and dropout before and after training
+    with torch.no_grad():
+        return decoder.training_loss(images, grid).item()
+
+
+def test_a_few_training_steps_lower_the_loss_and_resume(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = ImageDecoder(tiny_config())
+    images = torch.zeros(4, 3, 32, 32)
+    images[:, 0, 8:24, 8:24] = 1.0  # a red square on black
+    grid = torch.stack([codes(i) for i in range(4)])
+    before = _fixed_loss(model, images, grid)
+    config = ImageDecoderTrainConfig(
+        output=str(tmp_path), steps=8, batch_size=4, lr=3e-3, warmup=1, checkpoint_every=4
+    )
+    train_image_decoder(model, images, grid, config)
+    assert _fixed_loss(model, images, grid) < 0.9 * before
+    # The checkpoint resumes at step 8: asking for 8 steps again changes nothing.
+    resumed = train_image_decoder(ImageDecoder(tiny_config()), images, grid, config)
+    for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert isinstance(load_decoder(tmp_path / "decoder"), ImageDecoder)

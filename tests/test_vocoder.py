@@ -1,0 +1,264 @@
+"""Unit-BigVGAN vocoder, speaker encoder, streaming, EnCodec wrapper: micro configs on CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from decoders import load_decoder
+from decoders.audio import SpeakerEncoderConfig, UnitVocoder, VocoderConfig
+from decoders.audio_losses import (
+    MultiResolutionMelLoss,
+    VocoderDiscriminator,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from decoders.audio_train import SpeechClip, VocoderTrainConfig, train_vocoder, warm_start
+from decoders.checkpoint import load_training_state, save_training_state
+
+RATE = 4000  # 160 samples per unit at 25 Hz: a micro rate that keeps every test fast
+
+
+def tiny_config(num_units: int = 32, num_speakers: int = 2) -> VocoderConfig:
+    return VocoderConfig(
+        num_units=num_units,
+        sample_rate=RATE,
+        unit_dim=8,
+        hidden_channels=16,
+        upsample_factors=[8, 5, 4],
+        upsample_kernel_sizes=[16, 15, 8],
+        speaker_encoder=SpeakerEncoderConfig(
+            sample_rate=RATE,
+            n_mels=16,
+            embedding_dim=8,
+            channels=[16, 16, 16, 32],
+            attention_channels=8,
+            se_channels=4,
+            num_speakers=num_speakers,
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def vocoder() -> UnitVocoder:
+    torch.manual_seed(0)
+    model = UnitVocoder(tiny_config()).eval()
+    model.set_speaker_table(["alice", "bob"], torch.randn(2, 8))
+    return model
+
+
+def test_forward_upsamples_units_to_the_waveform_rate(vocoder: UnitVocoder) -> None:
+    units = torch.randint(0, 32, (2, 7))
+    wave = vocoder(units, torch.randn(2, 8))
+    assert wave.shape == (2, 7 * 160)
+    assert wave.abs().max() <= 1.0
+
+
+def test_decode_returns_rate_and_float_waveform(vocoder: UnitVocoder) -> None:
+    rate, wave = vocoder.decode([1, 2, 3, 4], speaker="bob")
+    assert rate == RATE
+    assert wave.dtype == np.float32 and wave.shape == (4 * 160,)
+
+
+def test_speaker_changes_the_waveform(vocoder: UnitVocoder) -> None:
+    units = list(range(10))
+    _, alice = vocoder.decode(units, speaker="alice")
+    _, bob = vocoder.decode(units, speaker="bob")
+    assert np.abs(alice - bob).max() > 1e-4
+
+
+def test_zero_shot_reference_clip_gives_unit_norm_embedding(vocoder: UnitVocoder) -> None:
+    clip = np.random.default_rng(0).normal(0, 0.1, RATE).astype(np.float32)
+    embedding = vocoder.speaker_vector((RATE, clip))
+    assert embedding.shape == (8,)
+    assert torch.linalg.norm(embedding).item() == pytest.approx(1.0, abs=1e-5)
+    rate, wave = vocoder.decode([3, 4, 5], speaker=(RATE, clip))
+    assert wave.shape == (3 * 160,)
+
+
+def test_streaming_equals_whole_utterance(vocoder: UnitVocoder) -> None:
+    units = torch.randint(0, 32, (60,), generator=torch.Generator().manual_seed(1))
+    _, whole = vocoder.decode(units, speaker="alice")
+    chunks = list(vocoder.stream((units[i : i + 15] for i in range(0, 60, 15)), "alice"))
+    streamed = np.concatenate(chunks)
+    assert streamed.shape == whole.shape
+    assert np.sqrt(np.mean((streamed - whole) ** 2)) < 1e-5
+
+
+def test_stream_context_covers_the_receptive_field(vocoder: UnitVocoder) -> None:
+    # Perturbing one unit may change only audio within stream_context units of it.
+    units = torch.randint(0, 32, (60,), generator=torch.Generator().manual_seed(2))
+    changed = units.clone()
+    changed[30] = (units[30] + 1) % 32
+    _, a = vocoder.decode(units, speaker="alice")
+    _, b = vocoder.decode(changed, speaker="alice")
+    moved = np.nonzero(np.abs(a - b) > 1e-7)[0] // 160
+    context = vocoder.config.stream_context
+    assert moved.size > 0 and moved.min() >= 30 - context and moved.max() <= 30 + context
+
+
+def test_first_chunk_arrives_after_the_first_input_chunk(vocoder: UnitVocoder) -> None:
+    consumed = []
+
+    def arriving():
+        for i in range(4):
+            consumed.append(i)
+            yield list(range(i * 20, i * 20 + 20))
+
+    first = next(vocoder.stream(arriving(), "alice"))
+    assert consumed == [0]
+    assert first.shape == ((20 - vocoder.config.stream_context) * 160,)
+
+
+@pytest.mark.parametrize(
+    ("units", "message"),
+    [
+        ([0, 5, 32], "out of range"),
+        ([-1, 2], "out of range"),
+        ([], "empty"),
+        ([[1, 2]], "dimension"),
+        ([0.5, 1.0], "integers"),
+    ],
+)
+def test_bad_units_raise_value_error(vocoder: UnitVocoder, units: list, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        vocoder.decode(units, speaker="alice")
+
+
+def test_unknown_speaker_names_the_known_voices(vocoder: UnitVocoder) -> None:
+    with pytest.raises(ValueError, match="unknown speaker 'carol'.*alice, bob"):
+        vocoder.decode([1, 2], speaker="carol")
+
+
+def test_bad_speaker_embedding_shape_raises(vocoder: UnitVocoder) -> None:
+    with pytest.raises(ValueError, match="shape"):
+        vocoder.decode([1, 2], speaker=torch.zeros(5))
+
+
+def test_empty_stream_raises(vocoder: UnitVocoder) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        list(vocoder.stream([[], []], "alice"))
+
+
+def test_config_rejects_factors_that_miss_the_hop() -> None:
+    with pytest.raises(ValueError, match="multiply to"):
+        VocoderConfig(upsample_factors=[8, 8, 5])
+
+
+def test_save_load_round_trip_is_exact(vocoder: UnitVocoder, tmp_path) -> None:
+    vocoder.save_pretrained(tmp_path)
+    loaded = load_decoder(tmp_path)
+    assert isinstance(loaded, UnitVocoder)
+    assert loaded.config == vocoder.config
+    units = [4, 8, 15, 16, 23, 31]
+    assert np.array_equal(loaded.decode(units, "bob")[1], vocoder.decode(units, "bob")[1])
+
+
+def test_discriminator_losses_have_the_lsgan_values() -> None:
+    torch.manual_seed(0)
+    discriminator = VocoderDiscriminator(periods=(2, 3), resolutions=((64, 16),))
+    real, fake = torch.randn(2, 1600) * 0.1, torch.randn(2, 1600) * 0.1
+    real_scores, fake_scores = discriminator(real), discriminator(fake)
+    assert len(real_scores) == 3
+    ones = [(torch.ones_like(s), f) for s, f in real_scores]
+    zeros = [(torch.zeros_like(s), f) for s, f in fake_scores]
+    assert discriminator_loss(ones, zeros).item() == 0.0
+    assert generator_adversarial_loss(ones).item() == 0.0
+    assert feature_matching_loss(real_scores, real_scores).item() == 0.0
+    assert feature_matching_loss(real_scores, fake_scores).item() > 0.0
+
+
+def test_a_few_generator_steps_lower_the_mel_loss() -> None:
+    torch.manual_seed(0)
+    model = UnitVocoder(tiny_config())
+    mel_loss = MultiResolutionMelLoss(RATE, ((128, 32, 16), (256, 64, 24)))
+    units = torch.randint(0, 32, (2, 12))
+    target = torch.sin(torch.arange(12 * 160) * 0.3).repeat(2, 1) * 0.5
+    voice = torch.randn(2, 8)
+    optimizer = torch.optim.Adam(model.parameters(), 2e-3)
+    losses = []
+    for _ in range(15):
+        loss = mel_loss(model(units, voice), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def _toy_clips() -> list[SpeechClip]:
+    rng = torch.Generator().manual_seed(0)
+    clips = []
+    for speaker, pitch in (("low", 0.05), ("high", 0.4)):
+        for _ in range(3):
+            units = torch.randint(0, 32, (20,), generator=rng)
+            wave = torch.sin(torch.arange(20 * 160) * pitch) * 0.3
+            clips.append(
+                SpeechClip(wave + 0.01 * torch.randn(20 * 160, generator=rng), units, speaker)
+            )
+    return clips
+
+
+def test_train_vocoder_saves_and_resumes(tmp_path) -> None:
+    torch.manual_seed(0)
+    config = VocoderTrainConfig(
+        output=str(tmp_path), steps=4, speaker_steps=2, gan_start=1, batch_size=2,
+        segment_units=8, speaker_crop_seconds=0.5, checkpoint_every=2,
+    )  # fmt: skip
+    model = train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config)
+    assert model.config.speakers == ["high", "low"]
+    saved = UnitVocoder.from_pretrained(tmp_path / "vocoder")
+    assert torch.equal(saved.speaker_table, model.speaker_table)
+    # Resuming at the final step trains nothing more and keeps the weights.
+    config.steps = 4
+    again = train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config)
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_train_rejects_a_speaker_count_mismatch(tmp_path) -> None:
+    with pytest.raises(ValueError, match="voices"):
+        train_vocoder(
+            UnitVocoder(tiny_config(num_speakers=3)),
+            _toy_clips(),
+            VocoderTrainConfig(str(tmp_path)),
+        )
+
+
+def test_warm_start_copies_all_but_the_resized_unit_table() -> None:
+    source, target = UnitVocoder(tiny_config(num_units=32)), UnitVocoder(tiny_config(num_units=40))
+    fresh = warm_start(target, source)
+    assert fresh == ["unit_embedding.weight"]
+    assert torch.equal(target.generator.conv_in.weight, source.generator.conv_in.weight)
+
+
+def test_training_state_round_trip(tmp_path) -> None:
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), 0.1)
+    model(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    save_training_state(tmp_path, 7, {"m": model}, {"o": optimizer})
+    other = torch.nn.Linear(3, 2)
+    other_optimizer = torch.optim.AdamW(other.parameters(), 0.1)
+    assert load_training_state(tmp_path, {"m": other}, {"o": other_optimizer}) == 7
+    assert torch.equal(other.weight, model.weight)
+    a, b = optimizer.state_dict()["state"][0], other_optimizer.state_dict()["state"][0]
+    assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+
+
+def test_encodec_decoder_wraps_the_tokenizer(tmp_path) -> None:
+    from decoders.encodec import EncodecDecoder
+    from tokenizers_mm.encodec import EncodecConfig, EncodecTokenizer
+
+    torch.manual_seed(0)
+    decoder = EncodecDecoder(EncodecTokenizer(EncodecConfig.micro())).eval()
+    codes = torch.randint(0, 1024, (2, 5))
+    rate, wave = decoder.decode(codes)
+    assert rate == 24000 and wave.shape == (5 * 320,)
+    decoder.save_pretrained(tmp_path)
+    loaded = load_decoder(tmp_path)
+    assert np.array_equal(loaded.decode(codes)[1], wave)
+    with pytest.raises(ValueError):
+        decoder.decode(torch.zeros(2, 0, dtype=torch.long))
