@@ -1,7 +1,8 @@
 """Text-only greedy decoding: the Omni wrapper vs the bare backbone's ``generate``.
 
-Same micro config, same weights, same prompt, same command; the figure is the ratio of
-wall times (wrapper / backbone), so machine speed cancels out. Goal: at most 1.05.
+Same micro config, same weights, same prompt, same command; the two run turn about and the
+figure is the ratio of median wall times (wrapper / backbone), so machine speed and load
+changes cancel out. Goal: at most 1.05.
 
     .venv/bin/python benchmarks/bench_wrapper_overhead.py [--model micro-llama] [--tokens 64]
 """
@@ -18,21 +19,23 @@ from omni import Sample, Text, Turn
 from omni.presets import build_micro
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def alternating_medians(first, second, repeats: int) -> tuple[float, float]:
+    """Median wall times of two functions run turn about, so load changes hit both alike."""
+    first(), second()  # warm-up
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, bucket in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="micro-llama")
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=21)
     args = parser.parse_args()
     torch.set_num_threads(1)
     model, processor = build_micro(args.model, encoders={}, mtp_layers=0)
@@ -59,9 +62,7 @@ def main() -> None:
 
     with torch.no_grad():
         assert torch.equal(wrapper(), backbone()), "wrapper and backbone disagree"
-        t_backbone = timed(backbone, args.repeats)
-        t_wrapper = timed(wrapper, args.repeats)
-        t_backbone = min(t_backbone, timed(backbone, args.repeats))
+        t_backbone, t_wrapper = alternating_medians(backbone, wrapper, args.repeats)
     print(f"model {args.model}, {args.tokens} new tokens, median of {args.repeats}")
     print(f"backbone.generate : {t_backbone * 1e3:8.1f} ms ({args.tokens / t_backbone:.0f} tok/s)")
     print(f"omni wrapper      : {t_wrapper * 1e3:8.1f} ms ({args.tokens / t_wrapper:.0f} tok/s)")

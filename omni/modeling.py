@@ -96,6 +96,7 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
     def __init__(self, config: OmniConfig) -> None:
         super().__init__(config)
         self.layout = VocabLayout.from_dict(config.vocab_layout)
+        self._vocab_size = self.layout.total_size  # read once: checked on every decoding step
         self.backbone = AutoModelForCausalLM.from_config(config.backbone_config)
         self.backbone.get_decoder().register_forward_hook(_record_last_hidden)
         self.encoders = _build_encoders(config)
@@ -183,24 +184,25 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         **kwargs: Any,
     ) -> OmniOutput:
         """One step of the LM. With ``labels`` the loss includes MTP and MoE balance terms."""
+        past = cache.get_seq_length() if cache is not None else 0
+        token_ids = None
         if inputs_embeds is None:
             if input_ids is None:
                 raise ValueError("forward needs input_ids or inputs_embeds")
-            past = cache.get_seq_length() if cache is not None else 0
             self._check_ids(input_ids, past + input_ids.shape[1])
-            # Media enter with the prompt; decoding steps (past > 0) are plain token lookups.
-            prefill = past == 0 or bool(media)
-            embeds_layer = self.get_input_embeddings()
-            inputs_embeds = self.embed(input_ids, media) if prefill else embeds_layer(input_ids)
+            if past == 0 or media:
+                inputs_embeds = self.embed(input_ids, media)
+            else:  # a decoding step: plain tokens, which the backbone looks up itself
+                token_ids = input_ids
         else:
-            past = cache.get_seq_length() if cache is not None else 0
             self._check_length(past + inputs_embeds.shape[1])
         want_hidden = labels is not None or return_hidden
         extra = {"output_router_logits": True} if self.balance == "aux" else {}
-        _CAPTURE.decoder = self.backbone.get_decoder() if want_hidden else None
-        _CAPTURE.hidden = None
+        if want_hidden:
+            _CAPTURE.decoder, _CAPTURE.hidden = self.backbone.get_decoder(), None
         try:
             out = self.backbone(
+                input_ids=token_ids,
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
@@ -211,20 +213,21 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
                 **kwargs,
             )
         finally:
-            _CAPTURE.decoder = None
-        hidden = _CAPTURE.hidden
+            if want_hidden:
+                _CAPTURE.decoder = None
+        hidden = _CAPTURE.hidden if want_hidden else None
         result = OmniOutput(logits=out.logits, cache=out.cache, last_hidden_state=hidden)
         if labels is not None:
+            if inputs_embeds is None:
+                inputs_embeds = self.get_input_embeddings()(token_ids)
             self._add_losses(result, out, inputs_embeds, labels, attention_mask, position_ids)
         return result
 
     def _check_ids(self, input_ids: torch.Tensor, length: int) -> None:
         self._check_length(length)
-        if bool(((input_ids < 0) | (input_ids >= self.layout.total_size)).any()):
-            raise ValueError(
-                f"input_ids must lie in 0..{self.layout.total_size - 1}, got "
-                f"{int(input_ids.min())}..{int(input_ids.max())}"
-            )
+        low, high = (int(bound) for bound in torch.aminmax(input_ids))
+        if low < 0 or high >= self._vocab_size:
+            raise ValueError(f"input_ids must lie in 0..{self._vocab_size - 1}, got {low}..{high}")
 
     def _check_length(self, length: int) -> None:
         if length > self.max_length:
