@@ -41,9 +41,9 @@ __all__ = sorted([*_EXPORTS, "load_decoder"])
 
 def load_decoder(folder: str | Path) -> Any:
     """Rebuild whichever decoder ``folder`` holds (by the ``kind`` in its config.json)."""
-    from decoders.base import read_config
+    from tokenizers_mm.base import read_config
 
-    kind = read_config(folder).get("kind")
+    kind = read_config(folder, "decoder").get("kind")
     if kind not in _KINDS:
         raise ValueError(
             f"{folder} holds an unknown decoder kind {kind!r}; known: {sorted(_KINDS)}"

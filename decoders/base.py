@@ -8,58 +8,20 @@ Trainable decoders save as a folder of ``config.json`` (with a ``kind`` key) +
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
+
+from tokenizers_mm.base import SavedModule
 
 
-class CodeDecoder(nn.Module):
+class CodeDecoder(SavedModule):
     """Base class for decoders saved as config + safetensors and called through ``decode``."""
 
-    kind: str = ""
+    artifact = "decoder"
 
     def decode(self, codes: Any, **conditioning: Any) -> Any:
         raise NotImplementedError
-
-    def to_config(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> CodeDecoder:
-        raise NotImplementedError
-
-    def save_pretrained(self, folder: str | Path) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into ``folder``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = {"kind": self.kind, **self.to_config()}
-        (folder / "config.json").write_text(json.dumps(config, indent=2))
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"))
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> CodeDecoder:
-        """Rebuild from a folder written by ``save_pretrained``; never unpickles."""
-        config = read_config(folder)
-        if cls.kind and config.get("kind") != cls.kind:
-            raise ValueError(f"{folder} holds a {config.get('kind')!r} decoder, not {cls.kind!r}")
-        config.pop("kind", None)
-        model = cls.from_config(config)
-        model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
-        model.eval()
-        return model
-
-
-def read_config(folder: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a saved decoder folder, or a ValueError saying what is missing."""
-    config_file = Path(folder) / "config.json"
-    if not config_file.is_file():
-        raise ValueError(f"{folder} is not a saved decoder: no config.json in it")
-    return json.loads(config_file.read_text())
 
 
 def as_code_tensor(codes: Any, name: str, size: int, ndim: int) -> torch.Tensor:

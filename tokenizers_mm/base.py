@@ -17,23 +17,21 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 
-class CodeTokenizer(nn.Module):
-    """Base class for trainable signal -> code tokenizers saved as config + safetensors."""
+class SavedModule(nn.Module):
+    """A module saved as a folder of ``config.json`` (with its ``kind``) + ``model.safetensors``.
+
+    Shared by the discrete tokenizers here and the decoders in ``decoders/``; ``artifact``
+    names what the folder holds in error messages.
+    """
 
     kind: str = ""
-    codebook_size: int = 0
-
-    def encode(self, signal: Any, **kwargs: Any) -> torch.Tensor:
-        raise NotImplementedError
-
-    def decode(self, codes: torch.Tensor, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"the {self.kind} tokenizer has no decoder of its own")
+    artifact: str = "model"
 
     def to_config(self) -> dict[str, Any]:
         raise NotImplementedError
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> CodeTokenizer:
+    def from_config(cls, config: dict[str, Any]) -> SavedModule:
         raise NotImplementedError
 
     def save_pretrained(self, folder: str | Path) -> None:
@@ -46,15 +44,36 @@ class CodeTokenizer(nn.Module):
         save_file(state, str(folder / "model.safetensors"))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path) -> CodeTokenizer:
+    def from_pretrained(cls, folder: str | Path) -> SavedModule:
         """Rebuild from a folder written by ``save_pretrained``; never unpickles."""
-        folder = Path(folder)
-        config_file = folder / "config.json"
-        if not config_file.is_file():
-            raise ValueError(f"{folder} is not a saved tokenizer: no config.json in it")
-        config = json.loads(config_file.read_text())
+        config = read_config(folder, cls.artifact)
+        if cls.kind and config.get("kind") != cls.kind:
+            raise ValueError(
+                f"{folder} holds a {config.get('kind')!r} {cls.artifact}, not {cls.kind!r}"
+            )
         config.pop("kind", None)
         model = cls.from_config(config)
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
         model.eval()
         return model
+
+
+def read_config(folder: str | Path, artifact: str = "model") -> dict[str, Any]:
+    """The ``config.json`` of a saved folder, or a ValueError saying it is missing."""
+    config_file = Path(folder) / "config.json"
+    if not config_file.is_file():
+        raise ValueError(f"{folder} is not a saved {artifact}: no config.json in it")
+    return json.loads(config_file.read_text())
+
+
+class CodeTokenizer(SavedModule):
+    """Base class for trainable signal -> code tokenizers saved as config + safetensors."""
+
+    artifact = "tokenizer"
+    codebook_size: int = 0
+
+    def encode(self, signal: Any, **kwargs: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, codes: torch.Tensor, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"the {self.kind} tokenizer has no decoder of its own")
