@@ -1,6 +1,6 @@
 """MTP speculative vs plain decoding and streaming audio latency: ``omni bench generate``.
 
-    .venv/bin/python benchmarks/bench_generate.py [--train-steps 400] [--backbone micro-k-exaone]
+.venv/bin/python benchmarks/bench_generate.py [--train-steps 400] [--backbone micro-k-exaone]
 """
 
 import sys

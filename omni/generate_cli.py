@@ -10,7 +10,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input", action="append", required=True, help="text or a file path (repeatable)"
     )
-    parser.add_argument("--out-modality", default="text", choices=["text", "image", "audio", "auto"])
+    parser.add_argument(
+        "--out-modality", default="text", choices=["text", "image", "audio", "auto"]
+    )
     parser.add_argument("--output", help="file to write (PNG for images, WAV for audio, else text)")
     parser.add_argument("--model", help="a saved model folder (default: the shipped model)")
     parser.add_argument("--max-new-tokens", type=int, default=256)

@@ -220,10 +220,21 @@ def test_generate_cli_writes_png_and_wav(pipe, files, tmp_path):
     folder = tmp_path / "model"
     pipe.save_pretrained(folder)
     png, wav = tmp_path / "out.png", tmp_path / "out.wav"
-    args = ["generate", "--model", str(folder), "--input", str(files / "square.png"), "--input", "draw it"]
+    args = [
+        "generate",
+        "--model",
+        str(folder),
+        "--input",
+        str(files / "square.png"),
+        "--input",
+        "draw it",
+    ]
     assert main([*args, "--out-modality", "image", "--output", str(png), "--steps", "1"]) == 0
     assert PILImage.open(png).mode == "RGB"
-    assert main([*args, "--out-modality", "audio", "--output", str(wav), "--max-new-tokens", "20"]) == 0
+    assert (
+        main([*args, "--out-modality", "audio", "--output", str(wav), "--max-new-tokens", "20"])
+        == 0
+    )
     samples, rate = soundfile.read(wav)
     assert rate == 16000 and samples.size > 0
     assert main(["generate", "--model", str(folder), "--input", str(files / "notes.txt")]) == 2
