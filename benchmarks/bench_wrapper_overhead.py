@@ -4,7 +4,7 @@ Same micro config, same weights, same prompt, same command; the two run turn abo
 figure is the ratio of median wall times (wrapper / backbone), so machine speed and load
 changes cancel out. Goal: at most 1.05.
 
-    .venv/bin/python benchmarks/bench_wrapper_overhead.py [--model micro-llama] [--tokens 64]
+    .venv/bin/python benchmarks/bench_wrapper_overhead.py [--model micro-hcx-omni] [--tokens 64]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def alternating_medians(first, second, repeats: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="micro-llama")
+    parser.add_argument("--model", default="micro-hcx-omni")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=21)
     args = parser.parse_args()
