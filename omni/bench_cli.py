@@ -15,8 +15,8 @@ import time
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="a saved model folder (default: train a micro model)")
     parser.add_argument("--backbone", default="micro-hcx-omni", help="micro backbone to train")
-    parser.add_argument("--layers", type=int, default=6, help="backbone layers of the micro model")
-    parser.add_argument("--train-steps", type=int, default=800)
+    parser.add_argument("--layers", type=int, default=24, help="backbone layers of the micro model")
+    parser.add_argument("--train-steps", type=int, default=1000)
     parser.add_argument("--prompts", type=int, default=12)
     parser.add_argument("--max-new-tokens", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
