@@ -17,6 +17,19 @@ from decoders.audio import LogMel
 FeatureMaps = list[torch.Tensor]
 
 
+def _score(
+    convs: nn.ModuleList, out: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, FeatureMaps]:
+    """Leaky-ReLU conv stack, then the scoring conv: (flat scores, every layer's feature map)."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        features.append(x)
+    x = out(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """Folds the waveform into ``[T / period, period]`` and scores it with 2-D convs, so each
     column sees samples one period apart (periodic structure of voiced speech)."""
@@ -35,13 +48,7 @@ class PeriodDiscriminator(nn.Module):
         batch, length = wave.shape
         pad = (-length) % self.period
         x = F.pad(wave, (0, pad), mode="reflect").view(batch, 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.out(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _score(self.convs, self.out, x)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -63,13 +70,7 @@ class ResolutionDiscriminator(nn.Module):
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, FeatureMaps]:
         spec = torch.stft(wave, self.n_fft, self.hop, window=self.window, return_complex=True)
         x = spec.abs().unsqueeze(1).transpose(2, 3)  # [B, 1, frames, bins]
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.out(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _score(self.convs, self.out, x)
 
 
 class VocoderDiscriminator(nn.Module):

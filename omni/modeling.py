@@ -119,7 +119,6 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         self.balance = self._balance_mode()
         self.balancer = None
         self.code_tokenizers: dict[str, Any] = {}
-        self.decoders: dict[str, Any] = {}
         self.post_init()
 
     # --- structure -----------------------------------------------------------------------
