@@ -17,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between saves")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init",
+        default=None,
+        help="start from this saved decoder's weights (e.g. after retraining the tokenizer)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
     )
-    train_image_decoder(ImageDecoder(config), images, codes, train)
+    decoder = ImageDecoder(config)
+    if args.init:
+        initial = ImageDecoder.from_pretrained(args.init)
+        if initial.to_config() != decoder.to_config():
+            raise ValueError(f"--init {args.init} has another configuration than this data needs")
+        decoder.load_state_dict(initial.state_dict())
+    train_image_decoder(decoder, images, codes, train)
     print(f"image decoder saved to {args.out}/decoder ({len(paths)} images, codes {rows}x{cols})")
     return 0

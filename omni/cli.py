@@ -21,6 +21,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "tokenizers_mm.cli",
         "train an image/speech/encodec/bpe/superbpe tokenizer",
     ),
+    (
+        ("train", "vision-encoder"),
+        "encoders.pretrain_cli",
+        "pretrain the micro ViT on the toy world",
+    ),
     (("train", "image-decoder"), "decoders.vision_cli", "train the diffusion image decoder"),
     (("train", "vocoder"), "decoders.audio_cli", "train the Unit-BigVGAN vocoder"),
     (("train", "lm"), "training.cli", "run curriculum stages of an Omni model"),

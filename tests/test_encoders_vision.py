@@ -148,3 +148,48 @@ def test_open_clip_checkpoint_supplies_the_tower_weights(tmp_path):
     torch.testing.assert_close(encoder.tower.conv1.weight, clip.visual.conv1.weight, rtol=0, atol=0)
     with pytest.raises(ValueError, match="not found"):
         VisionEncoder("omni-test-tiny-clip", pretrained=str(tmp_path / "missing.pt"))
+
+
+def halves_batch(size, rng):
+    """Left and right halves red/blue in random order; each patch's class is its colour."""
+    images, labels = [], []
+    for flip in rng.integers(2, size=size):
+        left, right = ((220, 30, 30), (30, 30, 220))[:: -1 if flip else 1]
+        pixels = np.zeros((32, 32, 3), np.uint8)
+        pixels[:, :16], pixels[:, 16:] = left, right
+        cls = torch.full((1, 8, 8), 2 if flip else 1)
+        cls[..., 4:] = 3 - cls[..., 4:]
+        images.append(Image.fromarray(pixels))
+        labels.append(cls)
+    return images, torch.stack(labels)
+
+
+def test_dense_pretraining_learns_saves_and_resumes(tmp_path):
+    from encoders.vision_pretrain import pretrain_vision_encoder
+
+    torch.manual_seed(0)
+    encoder = VisionEncoder(image_size=32)
+    out = tmp_path / "vit"
+    pretrain_vision_encoder(encoder, halves_batch, [3], out, steps=30, batch_size=8, lr=3e-3)
+    rows = [line.split(",") for line in (out / "log.csv").read_text().splitlines()]
+    assert [int(r[0]) for r in rows] == list(range(30))
+    first, last = float(rows[0][1]), float(rows[-1][1])
+    assert last < first / 5 and float(rows[-1][2]) == 1.0  # loss falls; every patch right
+    loaded = VisionEncoder.from_pretrained(out)
+    images, _ = halves_batch(4, np.random.default_rng(1))
+    assert torch.equal(loaded._grid(images), encoder._grid(images))
+    # A larger step count continues from the saved step (30), not from scratch.
+    pretrain_vision_encoder(loaded, halves_batch, [3], out, steps=35, batch_size=8, lr=3e-3)
+    steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()]
+    assert steps == list(range(35))
+
+
+def test_dense_pretraining_rejects_labels_on_another_grid(tmp_path):
+    from encoders.vision_pretrain import pretrain_vision_encoder
+
+    def wrong_grid(size, rng):
+        images, labels = halves_batch(size, rng)
+        return images, labels[..., :4, :4]
+
+    with pytest.raises(ValueError, match="grid"):
+        pretrain_vision_encoder(VisionEncoder(image_size=32), wrong_grid, [3], tmp_path, steps=2)

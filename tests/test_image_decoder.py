@@ -143,3 +143,46 @@ def test_a_few_training_steps_lower_the_loss_and_resume(tmp_path) -> None:
     for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert isinstance(load_decoder(tmp_path / "decoder"), ImageDecoder)
+
+
+def test_cli_trains_from_a_manifest_and_starts_from_init_weights(tmp_path, capsys) -> None:
+    import json
+
+    from PIL import Image
+
+    from omni.cli import main
+    from tokenizers_mm.vision import SemanticImageTokenizer
+
+    (tmp_path / "media").mkdir()
+    lines = []
+    for i in range(4):
+        Image.new("RGB", (32, 32), (40 * i, 200, 90)).save(tmp_path / f"media/{i}.png")
+        segments = [{"type": "image", "path": f"media/{i}.png"}]
+        record = {"id": str(i), "split": "train", "turns": [{"role": "user", "segments": segments}]}
+        lines.append(json.dumps(record))
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    tokenizer = SemanticImageTokenizer(
+        encoder_config={"image_size": 32}, grid=4, codebook_size=CODEBOOK, code_dim=4, hidden=8
+    )
+    tokenizer.save_pretrained(tmp_path / "tok")
+    common = [
+        "train",
+        "image-decoder",
+        "--data",
+        str(tmp_path),
+        "--tokenizer",
+        str(tmp_path / "tok"),
+    ]
+    common += ["--steps", "1", "--batch-size", "2", "--threads", "1"]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 0
+    first = load_decoder(tmp_path / "a" / "decoder")
+    assert first.config.image_size == 32 and first.config.codebook_size == CODEBOOK
+    # lr 0: one step leaves the --init weights exactly as they were.
+    init = ["--init", str(tmp_path / "a" / "decoder"), "--lr", "0", "--out", str(tmp_path / "b")]
+    assert main([*common, *init]) == 0
+    second = load_decoder(tmp_path / "b" / "decoder")
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    ImageDecoder(tiny_config()).save_pretrained(tmp_path / "other")
+    assert main([*common, "--init", str(tmp_path / "other"), "--out", str(tmp_path / "c")]) == 2
+    assert "has another configuration" in capsys.readouterr().err

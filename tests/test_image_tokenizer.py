@@ -134,3 +134,23 @@ def test_bad_images_raise_value_error(tokenizer, bad):
 def test_bad_codes_raise_value_error(tokenizer, codes):
     with pytest.raises(ValueError):
         tokenizer.embed_codes(codes)
+
+
+def test_training_starts_from_a_pretrained_encoder_and_keeps_it(tmp_path, images):
+    from encoders import VisionEncoder
+
+    torch.manual_seed(1)
+    pretrained = VisionEncoder(image_size=32)
+    pretrained.save_pretrained(tmp_path / "vit")
+    trained = train_image_tokenizer(
+        tmp_path / "tok", images, steps=3, batch_size=4, encoder=tmp_path / "vit", **TINY
+    )
+    for (name, a), b in zip(
+        pretrained.state_dict().items(), trained.encoder.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name  # frozen: exactly the pretrained weights
+    loaded = SemanticImageTokenizer.from_pretrained(tmp_path / "tok")
+    torch.testing.assert_close(loaded.encoder._grid(images[:2]), pretrained._grid(images[:2]))
+    assert torch.equal(loaded.encode(images[:4]), trained.encode(images[:4]))
+    with pytest.raises(ValueError, match="width"):
+        SemanticImageTokenizer(**TINY).use_encoder(VisionEncoder("ViT-S-32", token_budget=1))

@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 
 from training.toyworld.scenes import (
+    COLOURS,
     NOVEL_PAIRS,
+    PATCH_TASKS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
     Scene,
     SceneObject,
+    patch_labels,
     render_scene,
     sample_scene,
 )
@@ -73,3 +79,24 @@ def test_scene_from_manifest_attributes_renders_them():
         Scene.from_attributes(
             [{"shape": "oval", "colour": "red", "size": "big", "position": "left"}]
         )
+
+
+def test_patch_labels_name_what_is_drawn_in_each_patch():
+    big = SceneObject("square", "red", "big", "centre", 0.5, 0.5, 0.12)
+    small = SceneObject("star", "blue", "small", "left", 0.18, 0.5, 0.07)
+    labels = patch_labels(Scene((big, small), (244, 244, 244), 0), grid=16, size=64)
+    assert labels.shape == (len(PATCH_TASKS), 16, 16)
+    # The centre patch lies inside the red square: every task names it, coverage is full.
+    assert labels[:, 8, 8].tolist() == [
+        1 + SHAPES.index("square"),
+        1 + list(COLOURS).index("red"),
+        1 + SIZES.index("big"),
+        1 + POSITIONS.index("centre"),
+        4,
+    ]
+    assert labels[0, 8, 3] == 1 + SHAPES.index("star")  # the star around x = 0.18
+    assert labels[:, 0, 0].tolist() == [0] * len(PATCH_TASKS)  # a background corner
+    # Labelled patches are exactly those the square and the star touch.
+    assert 0 < (labels[0] > 0).sum() < 16 * 16 // 4
+    with pytest.raises(ValueError, match="multiple"):
+        patch_labels(Scene((big,), (244, 244, 244), 0), grid=7, size=64)

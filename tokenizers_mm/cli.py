@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transition-vocab-size", type=int, default=None, help="superbpe (default 80%% of vocab)"
     )
+    parser.add_argument("--encoder", default=None, help="image: a pretrained vision encoder folder")
     parser.add_argument("--full", action="store_true", help="encodec: full size, not micro")
     parser.add_argument("--bandwidth", type=float, default=6.0, help="encodec kbps")
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
         images = [_load_image(path) for path, _ in _segments(records, "image")]
         _require(images, "images", args)
-        train_image_tokenizer(out, images, seed=args.seed, **options)
+        train_image_tokenizer(out, images, seed=args.seed, encoder=args.encoder, **options)
     elif args.kind == "speech":
         from tokenizers_mm.audio import train_speech_tokenizer
 

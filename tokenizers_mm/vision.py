@@ -7,10 +7,12 @@ per-channel statistics of the training features -> conv down to ``code_dim`` -> 
 (``vector_quantize_pytorch.VectorQuantize``: EMA codebook, dead codes re-seeded from the batch so
 the codebook does not collapse) -> conv decoder back to the features.
 
-The encoder is frozen. With no pretrained weights here it is a randomly initialised micro ViT:
-training it too would make "reconstruct the features" chase a moving target, and a frozen
-random ViT still gives position- and content-dependent features. Pass an open_clip name and
-checkpoint in ``encoder_config`` to tokenize real CLIP features with the same code.
+The encoder is frozen (training it here too would make "reconstruct the features" chase a
+moving target). Pass an open_clip name and checkpoint in ``encoder_config`` to tokenize real
+CLIP features. With no such weights here, the shipped tokenizer's micro ViT was pretrained
+first on the toy world with dense per-patch labels (``omni train vision-encoder``,
+``encoders.vision_pretrain``) and handed over with ``encoder=``: a random ViT keeps colour and
+position, but codes of its features lose the shape of small objects.
 """
 
 from __future__ import annotations
@@ -105,6 +107,15 @@ class SemanticImageTokenizer(CodeTokenizer):
             accept_image_fmap=True,
         )
         self.up = _conv_stack([code_dim, hidden, hidden, hidden, width])
+
+    def use_encoder(self, encoder: VisionEncoder) -> None:
+        """Replace the frozen encoder by ``encoder`` (config and weights); before training."""
+        if encoder.width != self.encoder.width:
+            raise ValueError(
+                f"encoder width {encoder.width} differs from the tokenizer's {self.encoder.width}"
+            )
+        self.encoder_config = {**encoder.to_config(), "pretrained": None}
+        self.encoder = encoder.requires_grad_(False).eval()
 
     @property
     def codes_per_image(self) -> int:
@@ -242,10 +253,14 @@ def train_image_tokenizer(
     seed: int = 0,
     checkpoint_every: int = 200,
     tokenizer: SemanticImageTokenizer | None = None,
+    encoder: str | Path | None = None,
     **config: Any,
 ) -> SemanticImageTokenizer:
     """Train on ``images`` (any form ``VisionEncoder.preprocess`` takes); resumes from
     ``out_dir/checkpoint`` if present and saves the final tokenizer to ``out_dir``.
+
+    ``encoder``: a folder saved by ``VisionEncoder.save_pretrained`` (e.g. by ``omni train
+    vision-encoder``) whose config and weights become the frozen encoder.
 
     The encoder is frozen, so its features are computed once up front and batches are drawn
     from them.
@@ -259,7 +274,10 @@ def train_image_tokenizer(
         tokenizer = SemanticImageTokenizer.from_pretrained(checkpoint)
         start = int((checkpoint / "step.txt").read_text())
     torch.manual_seed(seed)
-    tokenizer = tokenizer or SemanticImageTokenizer(**config)
+    if tokenizer is None:
+        tokenizer = SemanticImageTokenizer(**config)
+        if encoder is not None:
+            tokenizer.use_encoder(VisionEncoder.from_pretrained(encoder))
     features = encode_features(tokenizer, images)
     if start == 0:
         tokenizer.fit_feature_stats(features)

@@ -177,21 +177,62 @@ def _shape_polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[flo
     raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
 
 
+def _draw_objects(draw: ImageDraw.ImageDraw, scene: Scene, size: int, fills: list) -> None:
+    for obj, fill in zip(scene.objects, fills, strict=True):
+        cx, cy, r = obj.x * size, obj.y * size, obj.radius * size
+        if obj.shape == "circle":
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+        else:
+            draw.polygon(_shape_polygon(obj.shape, cx, cy, r), fill=fill)
+
+
 def render_scene(scene: Scene, size: int = 64) -> Image.Image:
     """Render a scene to an RGB image of ``size`` x ``size`` pixels (deterministic)."""
     if size < MIN_IMAGE_SIZE:
         raise ValueError(f"image size must be at least {MIN_IMAGE_SIZE}, got {size}")
     image = Image.new("RGB", (size, size), scene.background)
-    draw = ImageDraw.Draw(image)
-    for obj in scene.objects:
-        cx, cy, r = obj.x * size, obj.y * size, obj.radius * size
-        fill = COLOURS[obj.colour]
-        if obj.shape == "circle":
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
-        else:
-            draw.polygon(_shape_polygon(obj.shape, cx, cy, r), fill=fill)
+    _draw_objects(ImageDraw.Draw(image), scene, size, [COLOURS[o.colour] for o in scene.objects])
     noise = np.random.default_rng(scene.texture_seed).integers(
         -NOISE_AMPLITUDE, NOISE_AMPLITUDE + 1, size=(size, size, 1)
     )
     pixels = np.clip(np.asarray(image, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
     return Image.fromarray(pixels, "RGB")
+
+
+# Per-patch label maps of ``patch_labels``: task name -> number of classes (0 = background).
+PATCH_TASKS: dict[str, int] = {
+    "shape": 1 + len(SHAPES),
+    "colour": 1 + len(COLOURS),
+    "size": 1 + len(SIZES),
+    "position": 1 + len(POSITIONS),
+    "coverage": 5,
+}
+
+
+def patch_labels(scene: Scene, grid: int, size: int = 64) -> np.ndarray:
+    """Dense labels of a scene on a ``grid x grid`` patch grid, ``[len(PATCH_TASKS), grid,
+    grid]`` int64: for each patch, the shape, colour, size and position class of the object
+    drawn in it (0 where none), and how much of the patch it covers (0, then quarters 1..4).
+
+    This is the supervision that pretrains the micro ViT (``encoders.vision_pretrain``) in
+    place of CLIP weights: its patch features then name what is drawn where."""
+    if size % grid:
+        raise ValueError(f"image size {size} is not a multiple of the patch grid {grid}")
+    index = Image.new("L", (size, size), 0)
+    _draw_objects(ImageDraw.Draw(index), scene, size, list(range(1, len(scene.objects) + 1)))
+    patch = size // grid
+    cells = np.asarray(index).reshape(grid, patch, grid, patch).transpose(0, 2, 1, 3)
+    labels = np.zeros((len(PATCH_TASKS), grid, grid), dtype=np.int64)
+    for number, obj in enumerate(scene.objects, 1):
+        coverage = (cells == number).mean(axis=(-2, -1))
+        hit = coverage > 0
+        classes = (
+            SHAPES.index(obj.shape),
+            list(COLOURS).index(obj.colour),
+            SIZES.index(obj.size),
+            POSITIONS.index(obj.position),
+        )
+        for task, value in enumerate(classes):
+            labels[task][hit] = 1 + value
+        labels[-1][hit] = np.minimum(4, 1 + (coverage[hit] * 4).astype(np.int64))
+    return labels
