@@ -109,6 +109,41 @@ def test_superbpe_encodes_frequent_phrases_in_fewer_tokens(bpe, superbpe):
     assert bytes_per_token(superbpe, PHRASES) > bytes_per_token(bpe, PHRASES)
 
 
+def _stage2_tokens(tokenizer: PreTrainedTokenizerFast, transition: int) -> list[str]:
+    """The tokens stage 2 added (ids from the transition on), as text."""
+    vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False)
+    decoder = tokenizer.backend_tokenizer.decoder
+    return [decoder.decode([t]) for t, i in vocab.items() if i >= transition]
+
+
+def test_superwords_never_cross_sentence_ends_newlines_or_digits(superbpe):
+    added = _stage2_tokens(superbpe, 480)
+    assert len(added) == 120
+    assert any(is_superword_text(t) for t in added)
+    for token in added:
+        assert not re.search(r"[.!?]\s", token), token  # ". The" would cross a sentence end
+        assert not re.search(r"\S[\r\n]|[\r\n][^\s]", token), token
+        assert not re.search(r"[0-9]", token), token
+    text = "the red circle is above the blue square. the red circle is next to 7 things.\nof the"
+    pieces = [superbpe.decode([i]) for i in superbpe.encode(text)]
+    assert "".join(pieces) == text
+    assert not any(re.search(r"[.!?]\s|\n\S", p) for p in pieces)
+
+
+def test_sentence_final_punctuation_joins_its_sentence(superbpe, bpe):
+    """Stage 2 may merge a sentence with its full stop ("있습니다."), which BPE never does."""
+    added = _stage2_tokens(superbpe, 480)
+    assert any(t.endswith("다.") for t in added), added
+    sentence = "빨간 원이 파란 사각형 위에 있습니다."
+    pieces = [superbpe.decode([i]) for i in superbpe.encode(sentence)]
+    assert any(p.endswith("다.") and len(p) > 2 for p in pieces), pieces
+    assert len(pieces) < len(bpe.encode(sentence))
+
+
+def is_superword_text(text: str) -> bool:
+    return re.search(r"\S[^\S\r\n]+\S", text) is not None
+
+
 def _apply_merges_in_order(symbols: list[str], merges: list[list[str]]) -> list[str]:
     """BPE by definition: every merge in training order, left to right over the chunk."""
     for left, right in merges:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -169,3 +170,71 @@ def test_torchrun_two_processes_match_one_process(world, tmp_path):
         assert abs(a["loss"] - b["loss"]) <= 1e-4 * abs(a["loss"]), (a["loss"], b["loss"])
         assert a["tokens"] == b["tokens"]
         assert a["moe_imbalance"] >= 1.0 and abs(a["moe_imbalance"] - b["moe_imbalance"]) < 1e-3
+
+
+@pytest.mark.slow
+def test_fsdp2_two_processes_match_one_process_and_resume(world, tmp_path):
+    """FSDP2 (fully_shard, gloo on CPU): same losses as one process for the same global batch;
+    checkpoints hold the full state dict gathered to rank 0, and ``--resume`` under FSDP2
+    scatters it back and repeats the uninterrupted run."""
+    from omni.modeling import OmniForConditionalGeneration
+    from omni.processor import OmniProcessor
+    from training.cli import load_model
+
+    recipe_path = write_curriculum(
+        tmp_path, world, "micro-k-exaone", steps=4, checkpoint_every=2, warmup_steps=1
+    )
+    curriculum = Curriculum.load(recipe_path)
+    model, tokenizer = load_model(None, curriculum.model)
+    torch.manual_seed(curriculum.stages[0].seed)  # as `omni train lm` does
+    single_out = tmp_path / "single"
+    options = TrainOptions(progress=False, tensorboard=False)
+    processor = OmniProcessor.from_model(model, tokenizer)
+    single = train_stage(
+        model, processor, curriculum.stages[0], curriculum.manifests, single_out, options
+    )
+
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    run_python([*torchrun, *train_command(recipe_path, tmp_path / "fsdp", "--fsdp")])
+    stage = tmp_path / "fsdp" / "sft-1-conversation"
+    fsdp = read_metrics(stage)
+    assert [r["step"] for r in fsdp] == [1.0, 2.0, 3.0, 4.0]
+    assert single[-1]["loss"] < single[0]["loss"]  # the steps did train
+    for a, b in zip(single, fsdp):
+        assert abs(a["loss"] - b["loss"]) <= 1e-4 * abs(a["loss"]), (a["loss"], b["loss"])
+        assert a["tokens"] == b["tokens"]
+
+    # The final model and the checkpoint hold full (unsharded) tensors, equal to one process's.
+    gathered = OmniForConditionalGeneration.from_pretrained(stage / "final").state_dict()
+    for name, value in model.state_dict().items():
+        assert gathered[name].shape == value.shape, name
+        assert torch.allclose(gathered[name], value, atol=1e-5), name
+    checkpoints = stage / "checkpoints"
+    restored, _ = load_model(None, curriculum.model)
+    optimizer = torch.optim.AdamW([p for p in restored.parameters() if p.requires_grad])
+    assert load_checkpoint(latest_checkpoint(checkpoints), restored, optimizer)["step"] == 4
+    for name, value in model.state_dict().items():
+        assert torch.allclose(restored.state_dict()[name], value, atol=1e-5), name
+    assert len(optimizer.state) == sum(1 for p in model.parameters() if p.requires_grad)
+
+    # Roll back to the step-2 checkpoint and resume under FSDP2: steps 3-4 repeat.
+    shutil.rmtree(stage / "final")
+    shutil.rmtree(checkpoints / "step-0000004")
+    (checkpoints / "latest").write_text("step-0000002")
+    run_python([*torchrun, *train_command(recipe_path, tmp_path / "fsdp", "--fsdp", "--resume")])
+    resumed = read_metrics(stage)
+    assert [r["step"] for r in resumed] == [1.0, 2.0, 3.0, 4.0]
+    for a, b in zip(fsdp, resumed):
+        assert abs(a["loss"] - b["loss"]) <= 1e-6 * abs(a["loss"]), (a["loss"], b["loss"])
+
+
+def test_fsdp_outside_torchrun_is_a_clear_error(world, tmp_path):
+    from omni.processor import OmniProcessor
+    from training.cli import load_model
+
+    curriculum = Curriculum.load(write_curriculum(tmp_path, world, "micro-llama", steps=1))
+    model, tokenizer = load_model(None, curriculum.model)
+    processor = OmniProcessor.from_model(model, tokenizer)
+    options = TrainOptions(fsdp=True, progress=False, tensorboard=False)
+    with pytest.raises(ValueError, match="torchrun"):
+        train_stage(model, processor, curriculum.stages[0], curriculum.manifests, tmp_path, options)

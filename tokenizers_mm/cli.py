@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vocab-size", type=int, default=32768, help="bpe / superbpe")
     parser.add_argument(
-        "--transition-vocab-size", type=int, default=None, help="superbpe (default 80%% of vocab)"
+        "--transition-vocab-size", type=int, default=None, help="superbpe (default 75%% of vocab)"
     )
     parser.add_argument("--encoder", default=None, help="image: a pretrained vision encoder folder")
     parser.add_argument("--full", action="store_true", help="encodec: full size, not micro")

@@ -6,8 +6,8 @@ saved folder loads with ``AutoTokenizer.from_pretrained(folder)``.
 - BPE: byte-level, every digit its own token, whitespace kept byte-exactly (runs of spaces,
   tabs and newlines become tokens of their own, so indented code round-trips).
 - SuperBPE: stage 1 is that BPE up to a transition vocabulary size; stage 2 keeps merging with
-  whitespace no longer a boundary (only digits, newlines and sentence punctuation are), so
-  frequent word sequences ("of the", "합니다.") become single superword tokens.
+  whitespace no longer a boundary (only digits, newlines and sentence ends are), so frequent
+  word sequences (" of the", " 수 있습니다.") become single superword tokens.
 """
 
 from __future__ import annotations
@@ -34,21 +34,25 @@ WORD_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-# SuperBPE stage 2 boundaries: single digits, newline runs (with surrounding indentation) and
-# sentence-final punctuation. Everything between, spaces included, is one chunk to merge over.
-SUPERWORD_BOUNDARY_PATTERN = r"\p{N}|[^\S\r\n]*[\r\n]+[^\S\r\n]*|[.!?。]+"
+# SuperBPE stage 2 chunks. Whitespace is no longer a boundary; single digits and newline runs
+# (with the spaces around them) are chunks of their own, and a sentence ends after its final
+# punctuation where whitespace follows (CJK full stops always end one): "합니다." and " the data."
+# can become tokens, ". The" cannot. Everything between, spaces included, is merged over.
+SUPERWORD_BOUNDARY_PATTERN = r"\p{N}|[^\S\r\n]*[\r\n]+[^\S\r\n]*"
+SENTENCE_END_PATTERN = r"[.!?]+(?=\s)|[。！？]+"
 
 _MICRO_CORPUS = Path(__file__).with_name("micro_corpus.json")
 
 
-def _pre_tokenizer(pattern: str) -> pre_tokenizers.PreTokenizer:
-    return pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
-            pre_tokenizers.Digits(individual_digits=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+def _pre_tokenizer(pattern: str, sentences: bool = False) -> pre_tokenizers.PreTokenizer:
+    steps = [pre_tokenizers.Split(Regex(pattern), behavior="isolated")]
+    if sentences:  # the sentence's final punctuation stays with it, the next sentence starts anew
+        steps.append(pre_tokenizers.Split(Regex(SENTENCE_END_PATTERN), "merged_with_previous"))
+    steps += [
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ]
+    return pre_tokenizers.Sequence(steps)
 
 
 def _check_vocab_size(vocab_size: int, special_tokens: Sequence[str]) -> None:
@@ -106,11 +110,14 @@ def train_superbpe(
     special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS,
     show_progress: bool = False,
 ) -> PreTrainedTokenizerFast:
-    """Train SuperBPE: BPE up to ``transition_vocab_size`` (default 80% of ``vocab_size``, the
-    SuperBPE paper's best setting), then superword merges across spaces up to ``vocab_size``.
+    """Train SuperBPE: BPE up to ``transition_vocab_size``, then superword merges across spaces
+    up to ``vocab_size``. The default transition, 75% of ``vocab_size``, makes about 20% of the
+    vocabulary superwords; an earlier transition gives more superwords and a little more
+    compression, a later one (the SuperBPE paper's 90%, chosen there for downstream accuracy)
+    fewer (``benchmarks/bench_superbpe.py`` sweeps it).
     """
     if transition_vocab_size is None:
-        transition_vocab_size = int(0.8 * vocab_size)
+        transition_vocab_size = int(0.75 * vocab_size)
     if not 0 < transition_vocab_size <= vocab_size:
         raise ValueError(
             f"transition_vocab_size must be in (0, vocab_size={vocab_size}], "
@@ -120,7 +127,7 @@ def train_superbpe(
     texts = list(texts)
     stage1 = _train_stage1(texts, transition_vocab_size, special_tokens, show_progress)
     chunked = Tokenizer.from_str(stage1.to_str())
-    chunked.pre_tokenizer = _pre_tokenizer(SUPERWORD_BOUNDARY_PATTERN)
+    chunked.pre_tokenizer = _pre_tokenizer(SUPERWORD_BOUNDARY_PATTERN, sentences=True)
     spec = json.loads(chunked.to_str())
     chunk_counts: Counter[str] = Counter()
     for text in texts:

@@ -2,7 +2,8 @@
 
 Each stage writes ``OUT/<stage>/`` (``checkpoints/``, ``metrics.csv``, ``tensorboard/``) and
 its trained model to ``OUT/<stage>/final`` (``save_pretrained`` + the text tokenizer), which
-the next stage starts from. Launch under ``torchrun --nproc_per_node N`` for data parallelism.
+the next stage starts from. Launch under ``torchrun --nproc_per_node N`` for data parallelism (DDP, or FSDP2 sharding
+with ``--fsdp``).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from omni.processor import OmniProcessor
     from training.curriculum import Curriculum, apply_rope_scaling
     from training.data import CodeCache
-    from training.trainer import TrainOptions, setup_distributed, train_stage
+    from training.trainer import TrainOptions, save_model, setup_distributed, train_stage
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
@@ -143,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
         train_stage(
             model, processor, recipe, curriculum.manifests, out / recipe.name, options, cache, env
         )
+        save_model(model, final, env)  # collective under FSDP2 (gathers the full weights)
         if env.main:
-            model.save_pretrained(final)
             tokenizer.save_pretrained(final)
         if env.world_size > 1:
             torch.distributed.barrier()

@@ -9,7 +9,10 @@ and the loss, do not depend on the number of processes.
 Checkpoints are folders written to a temporary name and renamed into place (never half
 written): ``model.safetensors``, ``optimizer.safetensors`` + ``optimizer.json``,
 ``rng.safetensors`` and ``trainer.json`` (step, data-sampler state; the learning rate is a pure
-function of the step, so the scheduler state is the step). Nothing is pickled.
+function of the step, so the scheduler state is the step). Nothing is pickled. Under FSDP2
+the model and optimiser states are gathered to full tensors on rank 0's CPU before writing
+and scattered back to the shards on load, so a checkpoint is the same files whatever the
+number of processes that wrote it.
 """
 
 from __future__ import annotations
@@ -262,19 +265,67 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 
 
 def _wrap(model: nn.Module, env: Distributed, fsdp: bool) -> nn.Module:
-    if env.world_size == 1 and not fsdp:
-        return model
+    """DDP under torchrun; with ``fsdp``, FSDP2 (``fully_shard``) on every decoder layer and
+    then the root (embeddings, head, MTP, encoders). ``fully_shard`` swaps each parameter for a
+    sharded DTensor in place, so the optimiser must be built after this."""
     if fsdp:
+        if env.world_size == 1:
+            raise ValueError(
+                "--fsdp shards the model over processes: launch under torchrun "
+                "(e.g. torchrun --nproc_per_node 2 -m omni.cli train lm ... --fsdp)"
+            )
         from torch.distributed.fsdp import fully_shard
 
         for layer in model.backbone.get_decoder().layers:
             fully_shard(layer)
         fully_shard(model)
         return model
+    if env.world_size == 1:
+        return model
     from torch.nn.parallel import DistributedDataParallel
 
     # Not every micro-batch uses every encoder (or the MTP block on 2-token rows).
     return DistributedDataParallel(model, find_unused_parameters=True)
+
+
+def _is_fsdp(model: nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def _gradient_sync(wrapped: nn.Module, sync: bool):
+    """Skip the gradient all-reduce (DDP) / reduce-scatter (FSDP2) on all but the last
+    micro-batch of a step; gradients accumulate locally until then."""
+    if sync:
+        return contextlib.nullcontext()
+    if hasattr(wrapped, "no_sync"):
+        return wrapped.no_sync()
+    if _is_fsdp(wrapped):
+        wrapped.set_requires_gradient_sync(False)
+
+        @contextlib.contextmanager
+        def resync():
+            try:
+                yield
+            finally:
+                wrapped.set_requires_gradient_sync(True)
+
+        return resync()
+    return contextlib.nullcontext()
+
+
+def save_model(model: nn.Module, folder: str | Path, env: Distributed | None = None) -> None:
+    """``save_pretrained`` on rank 0. Under FSDP2 every rank must call this: the full state
+    dict is gathered (to rank 0's CPU) first."""
+    env = env or Distributed()
+    state = None
+    if _is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+        state = get_model_state_dict(model, options=_full_options())
+    if env.main:
+        model.save_pretrained(folder, state_dict=state)
 
 
 def _all_reduce(values: torch.Tensor, env: Distributed) -> torch.Tensor:
@@ -315,8 +366,8 @@ def train_stage(
     if balancer is not None and "backbone" not in recipe.trainable:
         balancer = None  # routers are frozen with the backbone
     packer = build_packer(recipe, manifests, processor, cache, options.on_error)
-    optimizer = _optimizer(model, recipe)
     wrapped = _wrap(model, env, options.fsdp)
+    optimizer = _optimizer(model, recipe)  # after _wrap: FSDP2 replaces the parameters
 
     start = 0
     found = latest_checkpoint(checkpoints) if options.resume else None
@@ -351,10 +402,7 @@ def train_stage(
         totals = torch.zeros(5, dtype=torch.float64)
         for index, batch in enumerate(mine):
             last = index == len(mine) - 1
-            sync = contextlib.nullcontext()
-            if not last and hasattr(wrapped, "no_sync"):
-                sync = wrapped.no_sync()
-            with sync:
+            with _gradient_sync(wrapped, last):
                 with autocast:
                     output = wrapped(**batch.to(env.device).model_inputs())
                 (output.loss / len(mine)).backward()
