@@ -7,7 +7,8 @@ and seconds per image (batched and one at a time).
 
 Vocoder (``--vocoder`` + ``--speech-tokenizer``): new captions spoken by the generation voices
 -> units -> resynthesised with the clip's named voice. Mel-cepstral distortion (frame-aligned,
-c1..c12) against two Griffin-Lim baselines given the clip's true mel (100 Hz frames, and 25 Hz
+c1..c12 of the log mel amplitude on the real-cepstrum scale, so values land in the usual
+few-dB range) against two Griffin-Lim baselines given the clip's true mel (100 Hz frames, and 25 Hz
 frames: the unit rate); the speech checker's pick among 1 + 4 candidate sentences for
 originals and for resyntheses; voice similarity (resynthesis with voice A is closer by
 speaker-encoder cosine to A's real clips than to voice B's, for every same-language pair);
@@ -84,23 +85,49 @@ def to_pil_image(image: torch.Tensor):
     return to_pil(image)
 
 
-def mel_cepstra(wave: torch.Tensor) -> torch.Tensor:
-    """c1..c12 of the DCT of the log 80-band mel (25 ms / 10 ms), frames x 12."""
-    mfcc = torchaudio.transforms.MFCC(
-        SAMPLE_RATE, n_mfcc=13, log_mels=True,
-        melkwargs={"n_fft": 400, "hop_length": 160, "n_mels": 80},
-    )  # fmt: skip
-    return mfcc(wave).T[:, 1:]
+def mel_cepstra(
+    wave: torch.Tensor, sample_rate: int = SAMPLE_RATE, floor: float | None = None
+) -> torch.Tensor:
+    """c1..c12 mel-cepstra, frames x 12, on the scale the MCD formula assumes: the cosine
+    transform of the natural-log mel *amplitude* (80 bands, 25 ms window / 10 ms hop),
+    normalised like a real cepstrum, ``c_k = 1/M sum_j ln|X_j| cos(pi k (j + 1/2) / M)``.
+    Mel power is floored at ``floor`` (default: 80 dB below the clip's loudest bin)."""
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate, n_fft=int(0.025 * sample_rate), hop_length=int(0.010 * sample_rate),
+        n_mels=80,
+    )(wave)  # fmt: skip
+    floor = float(mel.max()) * 1e-8 if floor is None else floor
+    log_amplitude = 0.5 * torch.log(mel.clamp(min=max(floor, 1e-20)))
+    bands = torch.arange(80) + 0.5
+    cosines = torch.cos(math.pi / 80 * torch.arange(1, 13)[:, None] * bands) / 80
+    return (cosines @ log_amplitude).T
 
 
-def mcd(reference: torch.Tensor, other: torch.Tensor) -> float:
-    """Frame-aligned mel-cepstral distortion in dB over the frames where the reference is
-    voiced (log energy within 35% of its range from the top)."""
-    a, b = mel_cepstra(reference), mel_cepstra(other[: reference.numel()])
-    frames = min(len(a), len(b), reference.numel() // 160)
-    a, b = a[:frames], b[:frames]
-    energy = torch.log(reference[: frames * 160].reshape(frames, -1).pow(2).mean(1) + 1e-10)
-    voiced = energy >= energy.max() - 0.35 * (energy.max() - energy.min())
+def mcd(
+    reference: torch.Tensor,
+    other: torch.Tensor,
+    sample_rate: int = SAMPLE_RATE,
+    other_rate: int | None = None,
+) -> float:
+    """Frame-aligned mel-cepstral distortion in dB, ``10 / ln 10 * sqrt(2 sum_k (c_k -
+    c'_k)^2)`` over c1..c12, averaged over the frames where the reference is voiced (within
+    30 dB of its loudest frame). ``other`` is resampled to the reference's rate and cut or
+    zero-padded to its length, and both are floored at the same level (80 dB below the
+    reference's loudest mel bin), so digital silence in one signal and quiet noise in the
+    other do not count as a large distortion."""
+    if other_rate and other_rate != sample_rate:
+        other = torchaudio.functional.resample(other, other_rate, sample_rate)
+    other = torch.nn.functional.pad(other, (0, max(0, reference.numel() - other.numel())))
+    other = other[: reference.numel()]
+    hop = int(0.010 * sample_rate)
+    power = torchaudio.transforms.MelSpectrogram(
+        sample_rate, n_fft=int(0.025 * sample_rate), hop_length=hop, n_mels=80
+    )(reference)
+    floor = float(power.max()) * 1e-8
+    a = mel_cepstra(reference, sample_rate, floor)
+    b = mel_cepstra(other, sample_rate, floor)
+    energy = torch.log(power.sum(0).clamp(min=1e-20))  # the cepstra's own frames
+    voiced = energy >= energy.max() - 3 * math.log(10)  # within 30 dB of the loudest
     diff = (a - b)[voiced]
     return float((10 / math.log(10) * torch.sqrt(2 * (diff**2).sum(1))).mean())
 
@@ -119,7 +146,8 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
 
     vocoder = load_decoder(args.vocoder)
     tokenizer = SpeechUnitTokenizer.from_pretrained(args.speech_tokenizer)
-    hop = vocoder.config.hop_length
+    hop = SAMPLE_RATE // vocoder.config.unit_rate  # world-rate samples per unit
+    rate = vocoder.sample_rate  # resyntheses stay at the vocoder's rate; metrics resample
     renderer = SpeechRenderer()
     rng = np.random.default_rng(args.seed + 1)
     clips = []
@@ -141,7 +169,7 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
     results["rtf"] = round(seconds / audio_seconds, 4)
     results["mcd_db"] = {
         "vocoder_from_units": round(
-            float(np.mean([mcd(c["wave"], c["resynth"]) for c in clips])), 2
+            float(np.mean([mcd(c["wave"], c["resynth"], SAMPLE_RATE, rate) for c in clips])), 2
         ),
         "griffin_lim_true_mel_100hz": round(
             float(np.mean([mcd(c["wave"], griffin_lim(c["wave"], 160)) for c in clips])), 2
@@ -151,7 +179,7 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
         ),
     }
     print(results, flush=True)
-    results["speech_checker"] = speech_checker_accuracy(clips, args.seed, renderer)
+    results["speech_checker"] = speech_checker_accuracy(clips, args.seed, renderer, rate)
     print(results["speech_checker"], flush=True)
     results["voice_similarity"] = voice_similarity(vocoder, clips)
     print(results["voice_similarity"], flush=True)
@@ -160,7 +188,9 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
     return results
 
 
-def speech_checker_accuracy(clips: list[dict], seed: int, renderer: SpeechRenderer) -> dict:
+def speech_checker_accuracy(
+    clips: list[dict], seed: int, renderer: SpeechRenderer, rate: int = SAMPLE_RATE
+) -> dict:
     """Right pick among the clip's sentence and 4 other held-out sentences of its language."""
     checker = SpeechChecker(renderer=renderer)
     chooser = random.Random(seed)
@@ -168,8 +198,11 @@ def speech_checker_accuracy(clips: list[dict], seed: int, renderer: SpeechRender
     for clip in clips:
         pool = sorted({c["text"] for c in clips if c["lang"] == clip["lang"]} - {clip["text"]})
         candidates = [clip["text"], *chooser.sample(pool, min(4, len(pool)))]
-        for key, wave in (("original", clip["wave"]), ("resynthesised", clip["resynth"])):
-            hits[key] += checker.pick(wave.numpy(), SAMPLE_RATE, candidates) == 0
+        for key, wave, sr in (
+            ("original", clip["wave"], SAMPLE_RATE),
+            ("resynthesised", clip["resynth"], rate),
+        ):
+            hits[key] += checker.pick(wave.numpy(), sr, candidates) == 0
     return {k: round(v / len(clips), 3) for k, v in hits.items()} | {"candidates": 5}
 
 
@@ -180,7 +213,8 @@ def voice_similarity(vocoder, clips: list[dict]) -> dict:
     encoder = vocoder.speaker_encoder.eval()
     real = {}
     for clip in clips:
-        real.setdefault(clip["voice"], []).append(encoder(clip["wave"][None])[0])
+        wave = torchaudio.functional.resample(clip["wave"], SAMPLE_RATE, vocoder.sample_rate)
+        real.setdefault(clip["voice"], []).append(encoder(wave[None])[0])
     centroids = {
         v: torch.nn.functional.normalize(torch.stack(e).mean(0), dim=0) for v, e in real.items()
     }

@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speaker-steps", type=int, default=150, help="speaker-encoder phase")
     parser.add_argument("--gan-start", type=int, default=600, help="mel-only generator steps")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--lr", type=float, default=2e-4, help="generator / discriminator lr (also on resume)"
+    )
     parser.add_argument("--init-from", help="saved vocoder to warm-start from (matching weights)")
     parser.add_argument("--max-clips", type=int, default=0, help="use at most this many (0: all)")
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between saves")
@@ -65,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         speaker_steps=speaker_steps,
         gan_start=args.gan_start,
         batch_size=args.batch_size,
+        lr=args.lr,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )

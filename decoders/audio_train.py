@@ -144,6 +144,9 @@ def train_vocoder(
     # Sized now so a checkpoint's table loads; filled once the speaker encoder is trained.
     vocoder.set_speaker_table(speakers, torch.zeros(len(speakers), vocoder.speaker_table.shape[1]))
     step = load_training_state(output / "checkpoint", modules, optimizers)
+    for name in ("generator", "discriminator"):  # the configured lr wins over a checkpoint's
+        for group in optimizers[name].param_groups:
+            group["lr"] = config.lr
     crop = int(config.speaker_crop_seconds * sample_rate)
     embeddings = by_speaker = None
     bar = tqdm(range(step, config.steps), initial=step, total=config.steps, desc="vocoder")

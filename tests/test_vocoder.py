@@ -218,6 +218,22 @@ def test_train_vocoder_saves_and_resumes(tmp_path) -> None:
         assert torch.equal(a, b), name
 
 
+def test_resume_uses_the_configured_learning_rate(tmp_path) -> None:
+    import json
+
+    torch.manual_seed(0)
+    config = VocoderTrainConfig(
+        output=str(tmp_path), steps=3, speaker_steps=2, gan_start=10, batch_size=2,
+        segment_units=8, speaker_crop_seconds=0.5, checkpoint_every=3,
+    )  # fmt: skip
+    train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config)
+    config.steps, config.lr = 4, 5e-5  # fine-tune the checkpoint at a lower rate
+    train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config)
+    groups = json.loads((tmp_path / "checkpoint" / "state.json").read_text())["param_groups"]
+    assert groups["generator"][0]["lr"] == groups["discriminator"][0]["lr"] == 5e-5
+    assert groups["speaker"][0]["lr"] == config.speaker_lr
+
+
 def test_train_rejects_a_speaker_count_mismatch(tmp_path) -> None:
     with pytest.raises(ValueError, match="voices"):
         train_vocoder(
@@ -262,3 +278,49 @@ def test_encodec_decoder_wraps_the_tokenizer(tmp_path) -> None:
     assert np.array_equal(loaded.decode(codes)[1], wave)
     with pytest.raises(ValueError):
         decoder.decode(torch.zeros(2, 0, dtype=torch.long))
+
+
+# -- the benchmark's mel-cepstral distortion ---------------------------------------------------
+
+
+def _bench_decoders():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_decoders.py"
+    spec = importlib.util.spec_from_file_location("bench_decoders_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _vowel(formants: list[float], f0: float = 120.0, rate: int = 16000) -> torch.Tensor:
+    """0.6 s of a harmonic 'vowel' shaped by resonances, with 0.1 s of digital silence."""
+    t = torch.arange(int(0.6 * rate)) / rate
+    wave = torch.zeros_like(t)
+    for h in range(1, int(rate / 2 / f0)):
+        gain = sum(1 / (1 + ((h * f0 - f) / 80.0) ** 2) for f in formants) + 0.01
+        wave += gain * torch.sin(2 * np.pi * h * f0 * t + h)
+    wave = 0.3 * wave / wave.abs().max()
+    wave[len(t) // 2 : len(t) // 2 + rate // 10] = 0
+    return wave
+
+
+def test_mcd_is_zero_small_and_large_on_known_cases() -> None:
+    import torchaudio
+
+    mcd = _bench_decoders().mcd
+    a, b = _vowel([700, 1200, 2600]), _vowel([300, 2300, 3000])
+    noisy = a + 0.003 * torch.randn(a.shape, generator=torch.Generator().manual_seed(0))
+    assert mcd(a, a) == pytest.approx(0.0, abs=1e-6)
+    small, large = mcd(a, noisy), mcd(a, b)
+    assert 0.0 < small < 2.5  # ~37 dB SNR: a small distortion
+    # another vowel: clearly larger, yet in the usual MCD range (the old code, DCT-ortho of
+    # log *power* over 80 bands, read ~25x too high: a few dB came out as 100+ dB)
+    assert 4.0 < large < 15.0 and large > 2 * small
+    assert mcd(a, 0.5 * a) < 0.5  # level is c0, which MCD leaves out
+    assert mcd(a, a + 1e-6 * torch.randn(a.shape)) < 0.05  # silence vs near-silence: floor
+    assert mcd(a, a[:-300]) < 0.5  # a shorter signal is zero-padded, frames stay aligned
+    at_24k = torchaudio.functional.resample(a, 16000, 24000)
+    assert mcd(a, at_24k, 16000, 24000) < 1.0  # compared at the reference's rate
+    assert mcd(a, at_24k[: a.numel()]) > 5.0  # ... which matters: unresampled is far off
