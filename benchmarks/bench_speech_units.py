@@ -5,8 +5,13 @@ and by voices never heard in training.
 
     .venv/bin/python benchmarks/bench_speech_units.py --out runs/speech_units --steps 1500
 
-Everything is cached and resumable under ``--out`` (rendered corpus, tokenizer checkpoints);
-results go to ``--out/results.json``. ``--assets`` copies the trained tokenizer there.
+Training speech: 600 scenes in the four training voices plus ``--extra-scenes`` more in the
+same voice variants at random pitches and speeds (never a held-out sentence). The probe is an
+embedding + 2-layer BiLSTM (128 wide) + CTC reader trained on the units of all training clips
+in length-sorted batches (``--probe-*`` options; ``--probe-grid`` also gives it each id's FSQ
+grid coordinates). Everything is cached and resumable under ``--out`` (rendered corpus,
+tokenizer checkpoints); results go to ``--out/results{--tag}.json``. ``--assets`` copies the
+trained tokenizer there.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from training.toyworld.speech import (
     REFERENCE_VOICES,
     SAMPLE_RATE,
     SpeechRenderer,
+    Voice,
 )
 
 Clip = tuple[np.ndarray, str, str, str]  # waveform, transcript, lang, voice group
@@ -56,6 +62,27 @@ def render_corpus(n_scenes: int, novel: bool, voices: dict, group: str, seed: in
         for text in scene_texts(rng, novel, lang):
             voice = voices[lang][int(rng.integers(len(voices[lang])))]
             clips.append((renderer.render(text, voice), text, lang, group))
+    return clips
+
+
+def jittered_voice(rng: np.random.Generator, voices: dict, lang: str) -> Voice:
+    """A training voice variant with a fresh pitch and speed (never a reference variant)."""
+    base = voices[lang][int(rng.integers(len(voices[lang])))]
+    return Voice(lang, base.variant, int(rng.integers(25, 80)), int(rng.integers(135, 190)))
+
+
+def render_extra(n_scenes: int, exclude: set[str], seed: int) -> list[Clip]:
+    """More training speech: fresh non-novel scenes spoken by the training voice variants at
+    random pitches and speeds; sentences in ``exclude`` (the held-out set) are skipped."""
+    from tqdm import tqdm
+
+    rng, renderer, clips = np.random.default_rng(seed), SpeechRenderer(), []
+    for index in tqdm(range(n_scenes), desc="render extra"):
+        lang = ("en", "ko")[index % 2]
+        for text in scene_texts(rng, False, lang):
+            voice = jittered_voice(rng, GENERATION_VOICES, lang)
+            if normalise_transcript(text) not in exclude:
+                clips.append((renderer.render(text, voice), text, lang, "seen"))
     return clips
 
 
@@ -106,9 +133,17 @@ def main() -> None:
     parser.add_argument("--test-scenes", type=int, default=40)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--probe-steps", type=int, default=1000)
+    parser.add_argument("--extra-scenes", type=int, default=600, help="jittered-voice scenes")
+    parser.add_argument("--probe-steps", type=int, default=1600)
+    parser.add_argument("--probe-lr", type=float, default=3e-3)
+    parser.add_argument("--probe-dropout", type=float, default=0.0)
+    parser.add_argument("--probe-substitute", type=float, default=0.0)
+    parser.add_argument(
+        "--probe-grid", action="store_true", help="the probe also sees FSQ grid coordinates"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--assets", default=None, help="copy the trained tokenizer here")
+    parser.add_argument("--tag", default="", help="write results{tag}.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -127,25 +162,43 @@ def main() -> None:
         ),
     )
     test = [clip for clip in test if normalise_transcript(clip[1]) not in train_texts]
+    test_texts = {normalise_transcript(clip[1]) for clip in test}
+    if args.extra_scenes:
+        train += corpus(out, "extra", lambda: render_extra(args.extra_scenes, test_texts, 3))
     print(f"{len(train)} training clips, {len(test)} held-out clips (sentences not in training)")
 
-    start = time.perf_counter()
+    start, trained = time.perf_counter(), False
     if (out / "tokenizer" / "model.safetensors").is_file():
         tokenizer = SpeechUnitTokenizer.from_pretrained(out / "tokenizer")
     else:
         clips = [(w, SAMPLE_RATE, text) for w, text, *_ in train]
         tokenizer = train_speech_tokenizer(out / "tokenizer", clips, args.steps, lr=args.lr)
-    train_seconds = time.perf_counter() - start
+        trained = True
+    train_seconds = time.perf_counter() - start if trained else None
 
     units = {name: unit_ids(tokenizer, clips) for name, clips in (("train", train), ("test", test))}
-    probe = train_unit_probe(units["train"], tokenizer.codebook_size, steps=args.probe_steps)
+    probe_config = {
+        "dim": 128,
+        "layers": 2,
+        "dropout": args.probe_dropout,
+        "substitute": args.probe_substitute,
+        "levels": tokenizer.levels if args.probe_grid else None,
+    }
+    probe = train_unit_probe(
+        units["train"],
+        tokenizer.codebook_size,
+        steps=args.probe_steps,
+        lr=args.probe_lr,
+        **probe_config,
+    )
     hypotheses = probe.transcribe([u for u, _ in units["test"]])
     own = [tokenizer.transcribe(w, SAMPLE_RATE) for w, *_ in test]
 
     results = {
         "codebook_size": tokenizer.codebook_size,
         "codes_per_second": tokenizer.codes_per_second,
-        "tokenizer_train_seconds": round(train_seconds, 1),
+        "tokenizer_train_seconds": train_seconds and round(train_seconds, 1),
+        "probe": {**probe_config, "steps": args.probe_steps, "lr": args.probe_lr},
         "train_clips": len(train),
         "test_clips": len(test),
         "units_used_on_test": int(torch.cat([u for u, _ in units["test"]]).unique().numel()),
@@ -167,10 +220,10 @@ def main() -> None:
     for i in range(0, len(test), max(1, len(test) // 6)):
         print(f"  ref {test[i][1]!r}\n  hyp {hypotheses[i]!r}")
     print(json.dumps(results, indent=2, ensure_ascii=False))
-    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    (out / f"results{args.tag}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     if args.assets:
         tokenizer.save_pretrained(args.assets)
-        shutil.copy(out / "results.json", Path(args.assets) / "benchmark.json")
+        shutil.copy(out / f"results{args.tag}.json", Path(args.assets) / "benchmark.json")
 
 
 if __name__ == "__main__":

@@ -152,3 +152,18 @@ def test_unit_probe_learns_to_read_fixed_unit_sequences():
     probe = train_unit_probe(pairs, 4, steps=120, batch_size=4, lr=2e-2, dim=32, layers=1)
     assert probe.transcribe([units for units, _ in pairs]) == ["abc", "cba"]
     assert isinstance(probe, UnitCTCProbe)
+
+
+def test_unit_probe_grid_coordinates_and_substitution_only_in_training():
+    torch.manual_seed(0)
+    probe = UnitCTCProbe(12, dim=16, layers=1, dropout=0.5, substitute=0.5, levels=[3, 4])
+    assert probe.grid.shape == (12, 2) and probe.grid.abs().max() == 1
+    assert len({tuple(row) for row in probe.grid.tolist()}) == 12  # one grid point per id
+    assert probe.grid[1].tolist() == [0.0, -1.0]  # the first level varies fastest, as in FSQ
+    units = [torch.tensor([0, 5, 11, 3])]
+    probe.eval()
+    first, second = probe(units)[0], probe(units)[0]
+    assert torch.equal(first, second)  # no substitution or dropout at evaluation
+    assert probe.training is False and probe.transcribe(units) == probe.transcribe(units)
+    with pytest.raises(ValueError):
+        UnitCTCProbe(10, levels=[3, 4])

@@ -229,23 +229,68 @@ class SpeechUnitTokenizer(CodeTokenizer):
 
 class UnitCTCProbe(nn.Module):
     """A fresh reader of frozen unit ids: embedding + BiLSTM + CTC. Its character error rate
-    on held-out speech measures how much content the units carry."""
+    on held-out speech measures how much content the units carry.
+
+    Args:
+        codebook_size: how many unit ids there are.
+        dim, layers: embedding width and BiLSTM depth (``dim // 2`` per direction).
+        dropout: on the embeddings and between BiLSTM layers.
+        substitute: in training, the share of ids swapped for random ids (an augmentation
+            against memorising a few thousand clips; it also slows convergence a lot, so the
+            benchmark leaves it at 0).
+        levels: FSQ levels of the tokenizer; when given, each id also enters as its grid
+            coordinates (the implicit FSQ codebook), not only as a learned row.
+    """
 
     def __init__(
-        self, codebook_size: int, alphabet: str = DEFAULT_ALPHABET, dim: int = 128, layers: int = 2
+        self,
+        codebook_size: int,
+        alphabet: str = DEFAULT_ALPHABET,
+        dim: int = 128,
+        layers: int = 2,
+        dropout: float = 0.0,
+        substitute: float = 0.0,
+        levels: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.ctc = CharacterCTC(alphabet)
+        self.codebook_size, self.substitute = codebook_size, substitute
         self.embed = nn.Embedding(codebook_size, dim)
+        self.drop = nn.Dropout(dropout)
+        self.coordinates: nn.Linear | None = None
+        if levels:
+            if math.prod(levels) != codebook_size:
+                raise ValueError(f"FSQ levels {list(levels)} do not make {codebook_size} units")
+            sizes = torch.tensor([int(level) for level in levels])
+            basis = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), sizes[:-1]]), 0)
+            digits = (torch.arange(codebook_size)[:, None] // basis) % sizes
+            self.register_buffer("grid", digits.float() / (sizes - 1) * 2 - 1, persistent=False)
+            self.coordinates = nn.Linear(len(sizes), dim)
         self.head = CTCHead(dim, self.ctc.vocab_size, layers, upsample=2)
+        self.head.context.dropout = dropout if layers > 1 else 0.0
 
     def forward(self, units: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.training and self.substitute > 0:
+            units = [
+                torch.where(
+                    torch.rand(len(u)) < self.substitute,
+                    torch.randint(self.codebook_size, (len(u),)),
+                    u,
+                )
+                for u in units
+            ]
         ids, lengths = _pad(units)
-        return self.head(self.embed(ids), lengths), lengths * self.head.upsample
+        embedded = self.embed(ids)
+        if self.coordinates is not None:
+            embedded = embedded + self.coordinates(self.grid[ids])
+        return self.head(self.drop(embedded), lengths), lengths * self.head.upsample
 
     @torch.no_grad()
     def transcribe(self, units: list[torch.Tensor]) -> list[str]:
+        was_training = self.training
+        self.eval()
         log_probs, lengths = self(units)
+        self.train(was_training)
         return [self.ctc.greedy_decode(lp[:n]) for lp, n in zip(log_probs, lengths)]
 
 
@@ -345,8 +390,9 @@ def train_unit_probe(
     seed: int = 0,
     **probe_config: Any,
 ) -> UnitCTCProbe:
-    """Train a ``UnitCTCProbe`` (``probe_config``: its ``alphabet``, ``dim``, ``layers``) on
-    ``(unit ids, transcript)`` pairs of a frozen tokenizer."""
+    """Train a ``UnitCTCProbe`` (``probe_config``: its ``alphabet``, ``dim``, ``layers``,
+    ``dropout``, ``substitute``, ``levels``) on ``(unit ids, transcript)`` pairs of a frozen
+    tokenizer. Batches are runs of similar lengths (little padding for the BiLSTM to read)."""
     from tqdm import tqdm
 
     if not train_units:
@@ -354,10 +400,14 @@ def train_unit_probe(
     rng = random.Random(seed)
     torch.manual_seed(seed)
     probe = UnitCTCProbe(codebook_size, **probe_config)
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=lr)
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    for _ in tqdm(range(steps), desc="unit CTC probe"):
-        batch = [train_units[rng.randrange(len(train_units))] for _ in range(batch_size)]
+    by_length = sorted(range(len(train_units)), key=lambda i: len(train_units[i][0]))
+    batch_size = min(batch_size, len(by_length))
+    probe.train()
+    for _ in tqdm(range(steps), desc="unit CTC probe", mininterval=30):
+        start = rng.randrange(len(by_length) - batch_size + 1)
+        batch = [train_units[i] for i in by_length[start : start + batch_size]]
         log_probs, lengths = probe([units for units, _ in batch])
         loss = probe.ctc.loss(log_probs, lengths, [text for _, text in batch])
         optimizer.zero_grad()
