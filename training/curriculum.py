@@ -227,15 +227,16 @@ def apply_trainable(model: nn.Module, trainable: list[str]) -> dict[str, int]:
 # --- context extension -------------------------------------------------------------------
 def apply_rope_scaling(model: nn.Module, rope: dict[str, Any]) -> None:
     """Set RoPE scaling (``rope_type`` yarn/linear/dynamic, ``factor``,
-    ``original_max_position_embeddings``) on the backbone and MTP configs and rebuild their
-    rotary embeddings, as transformers' ``rope_parameters`` defines them. The model's
+    ``original_max_position_embeddings``, and any other key transformers' ``rope_parameters``
+    reads for that type, e.g. YaRN's ``beta_fast`` / ``beta_slow`` / ``attention_factor``) on
+    the backbone and MTP configs and rebuild their rotary embeddings. The model's
     ``max_position_embeddings`` becomes the extended length, ``original * factor``."""
     config = model.config.backbone_config
     factor = float(rope["factor"])
     original = int(rope.get("original_max_position_embeddings", config.max_position_embeddings))
     parameters = {
         **(config.rope_parameters or {}),
-        "rope_type": rope["rope_type"],
+        **rope,
         "factor": factor,
         "original_max_position_embeddings": original,
     }

@@ -55,7 +55,14 @@ def haystack_sample(
     if not 0.0 <= depth <= 1.0:
         raise ValueError(f"depth must lie in [0, 1], got {depth}")
     needle = f"The secret number is {number}."
-    budget = length - len(tokenizer.encode(f"{needle} {QUESTION}", add_special_tokens=False)) - 8
+    # 8 tokens cover the chat template (turn markers), the answer and the end token.
+    floor = len(tokenizer.encode(f"{needle} {QUESTION}", add_special_tokens=False)) + 8
+    if length < floor:
+        raise ValueError(
+            f"a haystack sample needs at least {floor} tokens (needle, question, chat "
+            f"template, answer); asked for {length}"
+        )
+    budget = length - floor
     sentences: list[str] = []
     used = 0
     while True:
@@ -102,6 +109,32 @@ def write_long_manifest(
             record = haystack_sample(tokenizer, length, rng.random(), rng.choice(NUMBERS), rng)
             file.write(json.dumps(record) + "\n")
     return path
+
+
+def write_short_manifest(
+    source: str | Path, target: str | Path, processor: Any, length: int, whole: bool = True
+) -> int:
+    """Copy the samples of a manifest that fit a ``length``-token row to ``target``: the
+    short samples of a context-extension experiment (task data of the short base model, the
+    rehearsal share, the short-context validation set). ``whole`` marks every turn for loss
+    (a turn's ``loss`` override), so a sample is language-modelled whole, prompt included;
+    otherwise the records are copied as they are. Returns how many were kept."""
+    from omni.sequence import Sample
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    kept = 0
+    with Path(source).open(encoding="utf-8") as lines, target.open("w", encoding="utf-8") as file:
+        for line in lines:
+            record = json.loads(line)
+            if len(processor.encode(Sample.from_dict(record), loss_on="assistant")) > length:
+                continue
+            if whole:
+                for turn in record["turns"]:
+                    turn["loss"] = True
+            file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            kept += 1
+    return kept
 
 
 def evaluate_niah(
