@@ -93,7 +93,7 @@ def pretrain_vision_encoder(
         loss.backward()
         optimizer.step()
         bar.set_postfix(loss=f"{loss.item():.3f}", acc="/".join(f"{a:.2f}" for a in accuracy))
-        log.write(",".join(f"{v:.4f}" for v in (loss.item(), *accuracy)).join((f"{step},", "\n")))
+        log.write(f"{step}," + ",".join(f"{v:.4f}" for v in (loss.item(), *accuracy)) + "\n")
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             log.flush()
             save_training_state(out_dir / "checkpoint", step + 1, modules, {"adamw": optimizer})
