@@ -17,7 +17,7 @@ rehearsal of short samples does to short-context validation loss.
 
     python benchmarks/bench_context_extension.py --out runs/context-extension
 
-About 15 minutes of one free CPU core at the defaults. Finished stages are reused on a rerun.
+About 5 minutes of one free CPU core at the defaults. Finished stages are reused on a rerun.
 """
 
 from __future__ import annotations

@@ -210,6 +210,12 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
                 token_ids = input_ids
         else:
             self._check_length(past + inputs_embeds.shape[1])
+        if use_cache is None and cache is None and (labels is not None or position_ids is not None):
+            # transformers derives the block-diagonal mask of a packed row from its position_ids
+            # only when no cache exists (masking_utils._preprocess_mask_arguments), and the
+            # backbone builds one whenever config.use_cache is on: a loss or a packed forward
+            # must not, or samples packed into one row attend to each other.
+            use_cache = False
         want_hidden = labels is not None or return_hidden
         extra = {"output_router_logits": True} if self.balance == "aux" else {}
         if want_hidden:

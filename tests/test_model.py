@@ -162,3 +162,34 @@ def test_sequence_over_max_length_is_a_value_error():
         model(input_ids=torch.zeros(1, 17, dtype=torch.long))
     with pytest.raises(ValueError, match="input_ids must lie in"):
         model(input_ids=torch.full((1, 4), model.layout.total_size))
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_packed_rows_keep_samples_apart(name):
+    """Each sample in a packed row gets the logits and loss it gets alone, in training too."""
+    model, processor = build_micro(name)
+    model.train()  # the micro presets have no dropout; train mode is where the cache used to leak
+    pad = model.layout.special_id("<|pad|>")
+    samples = [
+        Sample([Turn("user", [Text(q)]), Turn("assistant", [Text(a)])])
+        for q, a in [("name a colour", "red"), ("count to three, please", "one two three")]
+    ]
+    encoded = [processor.encode(sample) for sample in samples]
+    packed = processor.pack(encoded, row_length=sum(len(e) for e in encoded))
+    assert packed.input_ids.shape[0] == 1
+    out = model(**packed.model_inputs())
+    begin, loss_sum, target_count = 0, 0.0, 0
+    for sample in sorted(encoded, key=len, reverse=True):  # pack() places the longest first
+        row = processor.pack([sample], row_length=64)
+        alone = model(**row.model_inputs())
+        end = begin + len(sample)
+        assert torch.equal(packed.input_ids[:, begin:end], row.input_ids[:, : len(sample)])
+        assert int((row.input_ids != pad).sum()) == len(sample)
+        torch.testing.assert_close(
+            out.logits[:, begin:end], alone.logits[:, : len(sample)], atol=2e-5, rtol=1e-4
+        )
+        targets = int((row.labels[:, 1:] != -100).sum())
+        loss_sum, target_count = loss_sum + alone.lm_loss * targets, target_count + targets
+        begin = end
+    assert begin == packed.input_ids.shape[1]
+    torch.testing.assert_close(out.lm_loss, loss_sum / target_count, atol=2e-5, rtol=1e-4)
