@@ -18,6 +18,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.999,
+        help="decay of the weight average saved as the decoder (0: the raw weights)",
+    )
+    parser.add_argument(
+        "--object-weight",
+        type=float,
+        default=10.0,
+        help="extra loss weight of pixels that stand out from the image's median colour",
+    )
+    parser.add_argument(
         "--init",
         default=None,
         help="start from this saved decoder's weights (e.g. after retraining the tokenizer)",
@@ -65,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
+        ema_decay=args.ema_decay,
+        object_weight=args.object_weight,
     )
     decoder = ImageDecoder(config)
     if args.init:

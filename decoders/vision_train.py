@@ -1,5 +1,7 @@
 """Training loop of the diffusion image decoder: images and their semantic codes in,
-flow-matching loss, AdamW, checkpoints that resume (weights, optimizer moments, step)."""
+flow-matching loss, AdamW, an exponential moving average of the weights (what is saved and
+sampled, as diffusion trainers do), checkpoints that resume (weights, EMA, optimizer moments,
+step)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from decoders.checkpoint import load_training_state, save_training_state
@@ -22,6 +25,10 @@ class ImageDecoderTrainConfig:
     warmup: int = 100
     checkpoint_every: int = 100
     seed: int = 0
+    # Decay of the weight EMA that is saved as the decoder (0: save the raw weights).
+    ema_decay: float = 0.999
+    # Extra loss weight of object pixels (see ImageDecoder.training_loss; 0: plain MSE).
+    object_weight: float = 0.0
 
 
 def train_image_decoder(
@@ -31,7 +38,8 @@ def train_image_decoder(
     config: ImageDecoderTrainConfig,
 ) -> ImageDecoder:
     """Train on ``images [N, 3, H, W]`` in [-1, 1] with their ``codes [N, rows, cols]``;
-    resume if ``config.output`` holds a checkpoint; save the decoder to ``<output>/decoder``."""
+    resume if ``config.output`` holds a checkpoint; save the decoder (the EMA weights when
+    ``config.ema_decay`` > 0) to ``<output>/decoder`` and return it."""
     if images.shape[0] != codes.shape[0] or images.shape[0] == 0:
         raise ValueError(
             f"need as many code grids as images, got {codes.shape[0]} and {images.shape[0]}"
@@ -41,6 +49,10 @@ def train_image_decoder(
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(decoder.parameters(), config.lr, weight_decay=0.0)
     modules, optimizers = {"decoder": decoder}, {"decoder": optimizer}
+    ema = None
+    if config.ema_decay > 0:
+        ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
+        modules["ema"] = ema
     start = load_training_state(output / "checkpoint", modules, optimizers)
     decoder.train()
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="image decoder")
@@ -48,14 +60,17 @@ def train_image_decoder(
         for group in optimizer.param_groups:  # linear warm-up, then constant
             group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup)
         index = torch.randint(images.shape[0], (config.batch_size,), generator=generator)
-        loss = decoder.training_loss(images[index], codes[index])
+        loss = decoder.training_loss(images[index], codes[index], config.object_weight)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(decoder)
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_training_state(output / "checkpoint", step + 1, modules, optimizers)
-            decoder.save_pretrained(output / "decoder")
-    decoder.eval()
-    return decoder
+            (decoder if ema is None else ema.module).save_pretrained(output / "decoder")
+    final = decoder if ema is None else ema.module
+    final.eval()
+    return final

@@ -12,6 +12,7 @@ from decoders.vision import (
     ImageDecoderConfig,
     from_pil,
     image_shape,
+    object_mask,
     to_pil,
 )
 from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
@@ -136,13 +137,31 @@ def test_a_few_training_steps_lower_the_loss_and_resume(tmp_path) -> None:
     config = ImageDecoderTrainConfig(
         output=str(tmp_path), steps=8, batch_size=4, lr=3e-3, warmup=1, checkpoint_every=4
     )
-    train_image_decoder(model, images, grid, config)
+    average = train_image_decoder(model, images, grid, config)
     assert _fixed_loss(model, images, grid) < 0.9 * before
-    # The checkpoint resumes at step 8: asking for 8 steps again changes nothing.
-    resumed = train_image_decoder(ImageDecoder(tiny_config()), images, grid, config)
-    for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
+    # What is returned and saved is the weight average, which lags the raw weights.
+    assert average is not model
+    assert not torch.equal(average.unet.conv_in.weight, model.unet.conv_in.weight)
+    saved = load_decoder(tmp_path / "decoder")
+    for (name, a), b in zip(average.state_dict().items(), saved.state_dict().values()):
         assert torch.equal(a, b), name
-    assert isinstance(load_decoder(tmp_path / "decoder"), ImageDecoder)
+    # The checkpoint resumes at step 8, EMA included: asking for 8 steps again changes nothing.
+    resumed = train_image_decoder(ImageDecoder(tiny_config()), images, grid, config)
+    for (name, a), b in zip(average.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_object_weight_counts_object_pixels_more() -> None:
+    decoder = ImageDecoder(tiny_config())
+    images = torch.zeros(2, 3, 32, 32)
+    images[:, 0, 4:8, 4:8] = 1.0  # 16 red pixels on black: the median colour is black
+    assert object_mask(images).sum().item() == 32
+    grid = torch.stack([codes(i) for i in range(2)])
+    decoder.forward = lambda noisy, timesteps, code_grid: torch.zeros_like(noisy)
+    plain = decoder.training_loss(images, grid).item()
+    weighted = decoder.training_loss(images, grid, object_weight=9.0).item()
+    assert plain == pytest.approx(16 / (3 * 1024))
+    assert weighted == pytest.approx(16 * 10 / (3 * (1024 + 16 * 9)))
 
 
 def test_cli_trains_from_a_manifest_and_starts_from_init_weights(tmp_path, capsys) -> None:
