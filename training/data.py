@@ -141,15 +141,16 @@ class MixtureSampler:
         self.seed = seed
         self.position = 0
         self.consumed = [0] * len(sizes)
-        self._orders: dict[tuple[int, int], list[int]] = {}
+        self._orders: dict[int, tuple[int, list[int]]] = {}  # source -> (epoch, its permutation)
 
     def _order(self, source: int, epoch: int) -> list[int]:
-        key = (source, epoch)
-        if key not in self._orders:
+        """The permutation of ``source`` for ``epoch``; each source keeps its current one."""
+        cached = self._orders.get(source)
+        if cached is None or cached[0] != epoch:
             order = list(range(self.sizes[source]))
             random.Random(f"{self.seed}/{source}/{epoch}").shuffle(order)
-            self._orders = {key: order}  # only the current epoch of one source is kept hot
-        return self._orders[key]
+            cached = self._orders[source] = (epoch, order)
+        return cached[1]
 
     def __next__(self) -> tuple[int, int]:
         source = random.Random(f"{self.seed}/{self.position}").choices(
