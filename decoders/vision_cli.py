@@ -18,6 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--block-out-channels",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("LEVEL1", "LEVEL2", "LEVEL3"),
+        help="UNet widths of its three levels; the first also feeds the pixel output "
+        "(default: ImageDecoderConfig's, 32 48 64)",
+    )
+    parser.add_argument(
         "--ema-decay",
         type=float,
         default=0.999,
@@ -70,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         max_code_cols=cols,
         image_size=size,
     )
+    if args.block_out_channels:
+        config.block_out_channels = list(args.block_out_channels)
     train = ImageDecoderTrainConfig(
         output=args.out,
         steps=args.steps,

@@ -205,3 +205,7 @@ def test_cli_trains_from_a_manifest_and_starts_from_init_weights(tmp_path, capsy
     ImageDecoder(tiny_config()).save_pretrained(tmp_path / "other")
     assert main([*common, "--init", str(tmp_path / "other"), "--out", str(tmp_path / "c")]) == 2
     assert "has another configuration" in capsys.readouterr().err
+    # The UNet width and the training options reach the trained decoder.
+    wide = ["--block-out-channels", "16", "24", "32", "--object-weight", "5", "--ema-decay", "0"]
+    assert main([*common, *wide, "--out", str(tmp_path / "d")]) == 0
+    assert load_decoder(tmp_path / "d" / "decoder").config.block_out_channels == [16, 24, 32]
