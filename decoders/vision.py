@@ -42,6 +42,7 @@ MIN_SIGMA = 1e-4
 # Distance from the median colour (in [-1, 1] units, 0.2 = 25 of 255 levels) past which a pixel
 # counts as part of an object for the loss weighting; above the toy world's texture noise.
 OBJECT_CONTRAST = 0.2
+OBJECT_MARGIN = 2  # pixels of background around an object weighted as the object
 
 
 def image_shape(ratio: str, size: int) -> tuple[int, int]:
@@ -160,8 +161,8 @@ class ImageDecoder(CodeDecoder):
         noise levels; the condition is replaced by the null condition with probability
         ``cond_dropout``.
 
-        ``object_weight`` > 0 weighs every pixel that stands out from its image's median colour
-        ``1 + object_weight`` times a background pixel. A plain mean is ruled by the background:
+        ``object_weight`` > 0 weighs every pixel that stands out from its image's median colour,
+        and a margin around it (``object_mask``), ``1 + object_weight`` times the rest. A plain mean is ruled by the background:
         a small object is 1% of a 64x64 image, so its silhouette, which is what tells a star
         from a triangle, hardly moves the loss."""
         batch = images.shape[0]
@@ -234,9 +235,13 @@ class ImageDecoder(CodeDecoder):
 
 def object_mask(images: torch.Tensor) -> torch.Tensor:
     """``[B, 1, H, W]`` float mask of the pixels of ``images [B, 3, H, W]`` (in [-1, 1]) that
-    differ from their image's per-channel median colour by more than ``OBJECT_CONTRAST``."""
+    differ from their image's per-channel median colour by more than ``OBJECT_CONTRAST``, grown
+    by ``OBJECT_MARGIN`` pixels. The margin weighs the background next to an object as much as
+    the object: weighting only the object's own pixels pays the model to bleed object colour
+    into the background around it wherever an edge is uncertain, and objects grow."""
     median = images.flatten(2).median(dim=2).values[:, :, None, None]
-    return ((images - median).abs().amax(dim=1, keepdim=True) > OBJECT_CONTRAST).float()
+    mask = ((images - median).abs().amax(dim=1, keepdim=True) > OBJECT_CONTRAST).float()
+    return F.max_pool2d(mask, 2 * OBJECT_MARGIN + 1, stride=1, padding=OBJECT_MARGIN)
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

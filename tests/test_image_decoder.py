@@ -155,13 +155,14 @@ def test_object_weight_counts_object_pixels_more() -> None:
     decoder = ImageDecoder(tiny_config())
     images = torch.zeros(2, 3, 32, 32)
     images[:, 0, 4:8, 4:8] = 1.0  # 16 red pixels on black: the median colour is black
-    assert object_mask(images).sum().item() == 32
+    mask = object_mask(images)  # the square and a 2-pixel margin around it: 8x8
+    assert mask.sum().item() == 2 * 64 and torch.equal(mask[0, 0, 2:10, 2:10], torch.ones(8, 8))
     grid = torch.stack([codes(i) for i in range(2)])
     decoder.forward = lambda noisy, timesteps, code_grid: torch.zeros_like(noisy)
     plain = decoder.training_loss(images, grid).item()
     weighted = decoder.training_loss(images, grid, object_weight=9.0).item()
     assert plain == pytest.approx(16 / (3 * 1024))
-    assert weighted == pytest.approx(16 * 10 / (3 * (1024 + 16 * 9)))
+    assert weighted == pytest.approx(16 * 10 / (3 * (1024 + 64 * 9)))
 
 
 def test_cli_trains_from_a_manifest_and_starts_from_init_weights(tmp_path, capsys) -> None:
