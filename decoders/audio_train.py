@@ -220,3 +220,29 @@ def warm_start(vocoder: UnitVocoder, source: UnitVocoder) -> list[str]:
     copied = {k: v for k, v in theirs.items() if k in own and own[k].shape == v.shape}
     vocoder.load_state_dict({**own, **copied})
     return sorted(set(own) - set(copied))
+
+
+@torch.no_grad()
+def remap_unit_embeddings(
+    vocoder: UnitVocoder, source: UnitVocoder, pairs: list[tuple[torch.Tensor, torch.Tensor]]
+) -> float:
+    """Start ``vocoder``'s unit table (a new unit inventory) from ``source``'s (the old one).
+
+    ``pairs`` holds ``(new units, old units)`` of the same clips, both at the unit rate: each
+    new unit's embedding becomes the mean of the old units' embeddings over the frames it
+    shares with them (so a new unit that always sits on old unit 7 starts as 7's embedding); a
+    new unit never seen starts at the mean of all old ones. Returns the purity: the share of
+    frames on which a new unit meets its most frequent old unit (1.0: a relabelling)."""
+    new_size, old_size = vocoder.config.num_units, source.config.num_units
+    counts = torch.zeros(new_size, old_size)
+    for new, old in pairs:
+        n = min(new.numel(), old.numel())
+        counts.index_put_((new[:n].long(), old[:n].long()), torch.ones(n), accumulate=True)
+    if counts.sum() == 0:
+        raise ValueError("no frames to remap the unit embeddings from")
+    old_table = source.unit_embedding.weight
+    table = counts / counts.sum(1, keepdim=True).clamp(min=1) @ old_table
+    seen = counts.sum(1) > 0
+    table[~seen] = old_table.mean(0)
+    vocoder.unit_embedding.weight.copy_(table)
+    return float(counts.max(1).values.sum() / counts.sum())

@@ -15,7 +15,13 @@ from decoders.audio_losses import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from decoders.audio_train import SpeechClip, VocoderTrainConfig, train_vocoder, warm_start
+from decoders.audio_train import (
+    SpeechClip,
+    VocoderTrainConfig,
+    remap_unit_embeddings,
+    train_vocoder,
+    warm_start,
+)
 from decoders.checkpoint import load_training_state, save_training_state
 
 RATE = 4000  # 160 samples per unit at 25 Hz: a micro rate that keeps every test fast
@@ -324,3 +330,30 @@ def test_mcd_is_zero_small_and_large_on_known_cases() -> None:
     at_24k = torchaudio.functional.resample(a, 16000, 24000)
     assert mcd(a, at_24k, 16000, 24000) < 1.0  # compared at the reference's rate
     assert mcd(a, at_24k[: a.numel()]) > 5.0  # ... which matters: unresampled is far off
+
+
+def test_remap_starts_new_units_from_the_old_units_they_cover() -> None:
+    source, target = UnitVocoder(tiny_config(num_units=4)), UnitVocoder(tiny_config(num_units=3))
+    old_table = source.unit_embedding.weight.detach()
+    # new unit 0 always sits on old unit 1; new unit 1 on old 2 three times and on old 3 once;
+    # new unit 2 never occurs.
+    pairs = [
+        (torch.tensor([0, 0, 1, 1]), torch.tensor([1, 1, 2, 2])),
+        (torch.tensor([1, 1]), torch.tensor([2, 3, 0])),
+    ]
+    purity = remap_unit_embeddings(target, source, pairs)
+    table = target.unit_embedding.weight.detach()
+    torch.testing.assert_close(table[0], old_table[1])
+    torch.testing.assert_close(table[1], (3 * old_table[2] + old_table[3]) / 4)
+    torch.testing.assert_close(table[2], old_table.mean(0))
+    assert purity == pytest.approx(5 / 6)
+    with pytest.raises(ValueError, match="no frames"):
+        remap_unit_embeddings(target, source, [])
+
+
+def test_cli_init_tokenizer_needs_init_from(tmp_path, capsys) -> None:
+    from omni.cli import main
+
+    args = ["train", "vocoder", "--data", str(tmp_path), "--tokenizer", str(tmp_path)]
+    assert main([*args, "--init-tokenizer", str(tmp_path)]) == 2
+    assert "--init-tokenizer needs --init-from" in capsys.readouterr().err
