@@ -10,6 +10,7 @@ small. ``UnitCTCProbe`` measures what the units carry: a fresh model that sees o
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import unicodedata
@@ -325,6 +326,14 @@ def _clips_16k(clips: Sequence[tuple[Any, int, str]]) -> list[tuple[torch.Tensor
     return [(resample_to_16k(w, sr), text) for w, sr, text in clips]
 
 
+def speech_tokenizer_lr(step: int, steps: int, peak: float) -> float:
+    """Learning rate at ``step`` of ``steps``: linear warm-up over the first 5%, then a cosine
+    down to 2% of ``peak``. A function of the step alone, so a resumed run stays on it."""
+    warmup = max(1, steps // 20)
+    progress = min(1.0, step / max(1, steps))
+    return peak * min(1.0, (step + 1) / warmup) * (0.02 + 0.49 * (1 + math.cos(math.pi * progress)))
+
+
 def train_speech_tokenizer(
     out_dir: str | Path,
     clips: Sequence[tuple[Any, int, str]],
@@ -336,32 +345,42 @@ def train_speech_tokenizer(
     tokenizer: SpeechUnitTokenizer | None = None,
     **config: Any,
 ) -> SpeechUnitTokenizer:
-    """Train with CTC on ``(waveform, sample_rate, transcript)`` clips; resumes from
-    ``out_dir/checkpoint`` if present and saves the final tokenizer to ``out_dir``.
+    """Train with CTC on ``(waveform, sample_rate, transcript)`` clips and save the final
+    tokenizer to ``out_dir``.
 
-    Batches are random clips packed into encoder windows with speed perturbation.
+    Batches are random clips packed into encoder windows with speed perturbation. Every
+    ``checkpoint_every`` steps, and at the end, ``out_dir/checkpoint`` gets the weights, the
+    AdamW moments and the data RNG; a rerun resumes there exactly, and a rerun with more
+    ``steps`` continues training on the schedule of the new total (``speech_tokenizer_lr``).
     """
     from tqdm import tqdm
+
+    from decoders.checkpoint import load_training_state, save_training_state
 
     out_dir = Path(out_dir)
     data = _clips_16k(clips)
     rng = random.Random(seed)
     torch.manual_seed(seed)
     checkpoint = out_dir / "checkpoint"
-    start = 0
     if (checkpoint / "config.json").is_file():
         tokenizer = SpeechUnitTokenizer.from_pretrained(checkpoint)
-        start = int((checkpoint / "step.txt").read_text())
     tokenizer = tokenizer or SpeechUnitTokenizer(**config)
     window_seconds = tokenizer.encoder.window_frames / 100
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=lr, weight_decay=0.01)
-    # A resumed run starts a fresh one-cycle schedule (and fresh moments) over the steps left.
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, lr, total_steps=max(1, steps - start), pct_start=0.05
-    )
+    start = load_training_state(checkpoint, {"tokenizer": tokenizer}, {"tokenizer": optimizer})
+    if start:
+        saved = json.loads((checkpoint / "rng.json").read_text())
+        # rng.json is written first: after a kill between the two writes it is a step ahead,
+        # and the data stream is reseeded from the step instead.
+        if saved["step"] == start:
+            rng.setstate(_as_rng_state(saved["state"]))
+        else:
+            rng.seed(f"{seed}/{start}")
     tokenizer.train()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="speech tokenizer")
     for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = speech_tokenizer_lr(step, steps, lr)
         packs = [
             pack_clips(data, rng, window_seconds * rng.uniform(0.4, 1.0)) for _ in range(batch_size)
         ]
@@ -371,14 +390,23 @@ def train_speech_tokenizer(
         loss.backward()
         nn.utils.clip_grad_norm_(tokenizer.parameters(), 1.0)
         optimizer.step()
-        schedule.step()
         bar.set_postfix(ctc=f"{loss.item():.3f}", units=units.unique().numel())
-        if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+        if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             tokenizer.save_pretrained(checkpoint)
-            (checkpoint / "step.txt").write_text(str(step + 1))
+            rng_state = {"step": step + 1, "state": rng.getstate()}
+            (checkpoint / "rng.json").write_text(json.dumps(rng_state))
+            save_training_state(
+                checkpoint, step + 1, {"tokenizer": tokenizer}, {"tokenizer": optimizer}
+            )
     tokenizer.eval()
     tokenizer.save_pretrained(out_dir)
     return tokenizer
+
+
+def _as_rng_state(state: list) -> tuple:
+    """``random.Random.getstate()`` after a JSON round trip (lists back to tuples)."""
+    version, internal, gauss = state
+    return version, tuple(internal), gauss
 
 
 def train_unit_probe(
