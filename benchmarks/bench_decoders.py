@@ -8,7 +8,9 @@ and seconds per image (batched and one at a time).
 Vocoder (``--vocoder`` + ``--speech-tokenizer``): new captions spoken by the generation voices
 -> units -> resynthesised with the clip's named voice. Mel-cepstral distortion (frame-aligned,
 c1..c12 of the log mel amplitude on the real-cepstrum scale, so values land in the usual
-few-dB range) against two Griffin-Lim baselines given the clip's true mel (100 Hz frames, and 25 Hz
+few-dB range) against Griffin-Lim from the mel the same units give (each unit's mean log mel
+in the clip's voice, over ``--table-clips`` other sentences: the like-for-like baseline) and
+from the clip's true mel (an oracle holding the envelope units lack; 100 Hz frames, and 25 Hz
 frames: the unit rate); the speech checker's pick among 1 + 4 candidate sentences for
 originals and for resyntheses; voice similarity (resynthesis with voice A is closer by
 speaker-encoder cosine to A's real clips than to voice B's, for every same-language pair);
@@ -132,13 +134,46 @@ def mcd(
     return float((10 / math.log(10) * torch.sqrt(2 * (diff**2).sum(1))).mean())
 
 
-def griffin_lim(wave: torch.Tensor, hop: int) -> torch.Tensor:
-    """Waveform from the clip's true 80-band mel at ``hop`` samples per frame (32 iters)."""
+def mel_frames(wave: torch.Tensor, hop: int) -> torch.Tensor:
+    """80-band power mel of ``wave`` at ``hop`` samples per frame, ``[80, frames]``."""
     n_fft = max(400, 2 * hop)
     mel = torchaudio.transforms.MelSpectrogram(SAMPLE_RATE, n_fft=n_fft, hop_length=hop, n_mels=80)
+    return mel(wave)
+
+
+def griffin_lim(mel: torch.Tensor, hop: int, length: int) -> torch.Tensor:
+    """Waveform of ``length`` samples from a ``mel_frames`` mel (pseudo-inverse, 32 iters)."""
+    n_fft = max(400, 2 * hop)
     inverse = torchaudio.transforms.InverseMelScale(n_fft // 2 + 1, 80, SAMPLE_RATE, driver="gelsd")
     lim = torchaudio.transforms.GriffinLim(n_fft, n_iter=32, hop_length=hop)
-    return lim(inverse(mel(wave)))[: wave.numel()]
+    return lim(inverse(mel))[:length]
+
+
+def unit_mel_table(clips: list[dict], num_units: int, hop: int) -> dict[str, torch.Tensor]:
+    """Per voice, the mean log mel frame of every unit (``[num_units, 80]``) over ``clips``
+    (``wave``, ``units`` at the unit rate, ``voice``): the mel that units and a voice name
+    alone say, for a Griffin-Lim baseline that starts from the same input as the vocoder.
+    A unit a voice never spoke takes the unit's mean over all voices, or the overall mean."""
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, torch.Tensor] = {}
+    for clip in clips:
+        log_mel = torch.log(mel_frames(clip["wave"], hop).clamp(min=1e-10)).T
+        n = min(len(log_mel), clip["units"].numel())
+        units = clip["units"][:n].long()
+        voice = clip["voice"]
+        sums.setdefault(voice, torch.zeros(num_units, 80)).index_add_(0, units, log_mel[:n])
+        counts.setdefault(voice, torch.zeros(num_units)).index_add_(0, units, torch.ones(n))
+    total_sum, total_count = sum(sums.values()), sum(counts.values())
+    fallback = total_sum / total_count.clamp(min=1)[:, None]
+    fallback[total_count == 0] = total_sum.sum(0) / total_count.sum()
+    return {
+        voice: torch.where(
+            (counts[voice] > 0)[:, None],
+            sums[voice] / counts[voice].clamp(min=1)[:, None],
+            fallback,
+        )
+        for voice in sums
+    }
 
 
 def bench_vocoder(args: argparse.Namespace) -> dict:
@@ -149,17 +184,15 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
     hop = SAMPLE_RATE // vocoder.config.unit_rate  # world-rate samples per unit
     rate = vocoder.sample_rate  # resyntheses stay at the vocoder's rate; metrics resample
     renderer = SpeechRenderer()
-    rng = np.random.default_rng(args.seed + 1)
-    clips = []
-    for i in range(args.clips):
-        lang = ("en", "ko")[i % 2]
-        voice = GENERATION_VOICES[lang][i // 2 % len(GENERATION_VOICES[lang])]
-        text = describe(sample_scene(rng), lang, int(rng.integers(2)))
-        wave = torch.from_numpy(renderer.render(text, voice).copy())
-        units = tokenizer.encode(wave, SAMPLE_RATE)
-        frames = min(units.numel(), wave.numel() // hop)
-        clips.append({"lang": lang, "voice": voice.id, "text": text,
-                      "wave": wave[: frames * hop], "units": units[:frames]})  # fmt: skip
+    clips = spoken_clips(args.clips, args.seed + 1, renderer, tokenizer, hop)
+    # Other sentences in the same voices, for the unit -> mel table of the Griffin-Lim baseline.
+    held_out = {clip["text"] for clip in clips}
+    table_clips = [
+        clip
+        for clip in spoken_clips(args.table_clips, args.seed + 2, renderer, tokenizer, hop)
+        if clip["text"] not in held_out
+    ]
+    table = unit_mel_table(table_clips, tokenizer.codebook_size, hop)
     start = time.perf_counter()
     for clip in clips:
         clip["resynth"] = torch.from_numpy(vocoder.decode(clip["units"], speaker=clip["voice"])[1])
@@ -171,12 +204,16 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
         "vocoder_from_units": round(
             float(np.mean([mcd(c["wave"], c["resynth"], SAMPLE_RATE, rate) for c in clips])), 2
         ),
+        "griffin_lim_unit_mel_25hz": round(
+            float(np.mean([mcd(c["wave"], unit_griffin_lim(c, table, hop)) for c in clips])), 2
+        ),
         "griffin_lim_true_mel_100hz": round(
-            float(np.mean([mcd(c["wave"], griffin_lim(c["wave"], 160)) for c in clips])), 2
+            float(np.mean([mcd(c["wave"], true_griffin_lim(c["wave"], 160)) for c in clips])), 2
         ),
         "griffin_lim_true_mel_25hz": round(
-            float(np.mean([mcd(c["wave"], griffin_lim(c["wave"], hop)) for c in clips])), 2
+            float(np.mean([mcd(c["wave"], true_griffin_lim(c["wave"], hop)) for c in clips])), 2
         ),
+        "unit_mel_table_clips": len(table_clips),
     }
     print(results, flush=True)
     results["speech_checker"] = speech_checker_accuracy(clips, args.seed, renderer, rate)
@@ -186,6 +223,36 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
     results["streaming"] = streaming(vocoder, clips)
     print(results["streaming"], flush=True)
     return results
+
+
+def spoken_clips(count: int, seed: int, renderer: SpeechRenderer, tokenizer, hop: int) -> list:
+    """``count`` new captions, languages alternating, spoken by the generation voices in turn,
+    with their units; each wave cut to a whole number of units."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for i in range(count):
+        lang = ("en", "ko")[i % 2]
+        voice = GENERATION_VOICES[lang][i // 2 % len(GENERATION_VOICES[lang])]
+        text = describe(sample_scene(rng), lang, int(rng.integers(2)))
+        wave = torch.from_numpy(renderer.render(text, voice).copy())
+        units = tokenizer.encode(wave, SAMPLE_RATE)
+        frames = min(units.numel(), wave.numel() // hop)
+        clips.append({"lang": lang, "voice": voice.id, "text": text,
+                      "wave": wave[: frames * hop], "units": units[:frames]})  # fmt: skip
+    return clips
+
+
+def true_griffin_lim(wave: torch.Tensor, hop: int) -> torch.Tensor:
+    """Griffin-Lim from the clip's own mel: an oracle that has the envelope units do not carry."""
+    return griffin_lim(mel_frames(wave, hop), hop, wave.numel())
+
+
+def unit_griffin_lim(clip: dict, table: dict[str, torch.Tensor], hop: int) -> torch.Tensor:
+    """Griffin-Lim from the mel the clip's units and voice name give (``unit_mel_table``)."""
+    units = clip["units"].long()
+    # one frame more than units, as a centred STFT of the clip has: the last unit's, repeated
+    mel = torch.exp(table[clip["voice"]][torch.cat([units, units[-1:]])]).T
+    return griffin_lim(mel, hop, clip["wave"].numel())
 
 
 def speech_checker_accuracy(
@@ -263,6 +330,9 @@ def main() -> None:
     parser.add_argument("--speech-tokenizer")
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--clips", type=int, default=40)
+    parser.add_argument(
+        "--table-clips", type=int, default=400, help="clips for the unit -> mel baseline table"
+    )
     parser.add_argument("--guidance", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=2026)

@@ -332,6 +332,25 @@ def test_mcd_is_zero_small_and_large_on_known_cases() -> None:
     assert mcd(a, at_24k[: a.numel()]) > 5.0  # ... which matters: unresampled is far off
 
 
+def test_unit_mel_table_averages_each_units_frames_per_voice() -> None:
+    bench = _bench_decoders()
+    hop = 640  # 25 Hz at 16 kHz
+    a, b = _vowel([700, 1200, 2600])[: 8 * hop], _vowel([300, 2300, 3000])[: 8 * hop]
+    log_a = torch.log(bench.mel_frames(a, hop).clamp(min=1e-10)).T
+    log_b = torch.log(bench.mel_frames(b, hop).clamp(min=1e-10)).T
+    units = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2])
+    clips = [{"wave": a, "units": units, "voice": "x"}, {"wave": b, "units": units, "voice": "y"}]
+    table = bench.unit_mel_table(clips, num_units=4, hop=hop)
+    torch.testing.assert_close(table["x"][0], log_a[:2].mean(0))
+    torch.testing.assert_close(table["y"][2], log_b[5:8].mean(0))
+    # unit 3 was never spoken: the overall mean frame, in both voices
+    overall = torch.cat([log_a[:8], log_b[:8]]).mean(0)
+    torch.testing.assert_close(table["x"][3], overall)
+    # Griffin-Lim from a voice's table returns a wave as long as asked
+    wave = bench.unit_griffin_lim({"units": units, "voice": "x", "wave": a}, table, hop)
+    assert wave.shape == a.shape and torch.isfinite(wave).all()
+
+
 def test_remap_starts_new_units_from_the_old_units_they_cover() -> None:
     source, target = UnitVocoder(tiny_config(num_units=4)), UnitVocoder(tiny_config(num_units=3))
     old_table = source.unit_embedding.weight.detach()
