@@ -18,6 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--decay-steps",
+        type=int,
+        default=0,
+        help="final steps over which the lr falls linearly to 0 (0: constant after warm-up)",
+    )
+    parser.add_argument(
         "--block-out-channels",
         type=int,
         nargs=3,
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         ema_decay=args.ema_decay,
+        decay_steps=args.decay_steps,
         object_weight=args.object_weight,
     )
     decoder = ImageDecoder(config)

@@ -15,7 +15,7 @@ from decoders.vision import (
     object_mask,
     to_pil,
 )
-from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
+from decoders.vision_train import ImageDecoderTrainConfig, image_decoder_lr, train_image_decoder
 
 CODEBOOK = 10
 
@@ -210,3 +210,11 @@ def test_cli_trains_from_a_manifest_and_starts_from_init_weights(tmp_path, capsy
     wide = ["--block-out-channels", "16", "24", "32", "--object-weight", "5", "--ema-decay", "0"]
     assert main([*common, *wide, "--out", str(tmp_path / "d")]) == 0
     assert load_decoder(tmp_path / "d" / "decoder").config.block_out_channels == [16, 24, 32]
+
+
+def test_lr_warms_up_holds_then_decays_to_zero() -> None:
+    config = ImageDecoderTrainConfig(steps=100, lr=1.0, warmup=10, decay_steps=20)
+    rates = [image_decoder_lr(step, config) for step in range(100)]
+    assert rates[0] == pytest.approx(0.1) and rates[9] == rates[79] == 1.0
+    assert rates[90] == pytest.approx(0.5) and rates[99] == pytest.approx(0.05)
+    assert image_decoder_lr(99, ImageDecoderTrainConfig(steps=100, lr=1.0)) == 1.0
