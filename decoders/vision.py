@@ -162,9 +162,9 @@ class ImageDecoder(CodeDecoder):
         ``cond_dropout``.
 
         ``object_weight`` > 0 weighs every pixel that stands out from its image's median colour,
-        and a margin around it (``object_mask``), ``1 + object_weight`` times the rest. A plain mean is ruled by the background:
-        a small object is 1% of a 64x64 image, so its silhouette, which is what tells a star
-        from a triangle, hardly moves the loss."""
+        and a margin around it (``object_mask``), ``1 + object_weight`` times the rest. A plain
+        mean is ruled by the background: a small object is 1% of a 64x64 image, so its
+        silhouette, which is what tells a star from a triangle, hardly moves the loss."""
         batch = images.shape[0]
         drop = torch.rand(batch, device=codes.device) < self.config.cond_dropout
         codes = torch.where(drop[:, None, None], torch.full_like(codes, self.null_code), codes)

@@ -65,6 +65,7 @@ def train_image_decoder(
     if config.ema_decay > 0:
         ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
         modules["ema"] = ema
+    saved = decoder if ema is None else ema.module  # what is saved, sampled and returned
     start = load_training_state(output / "checkpoint", modules, optimizers)
     decoder.train()
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="image decoder")
@@ -82,7 +83,6 @@ def train_image_decoder(
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_training_state(output / "checkpoint", step + 1, modules, optimizers)
-            (decoder if ema is None else ema.module).save_pretrained(output / "decoder")
-    final = decoder if ema is None else ema.module
-    final.eval()
-    return final
+            saved.save_pretrained(output / "decoder")
+    saved.eval()
+    return saved
