@@ -2,23 +2,23 @@
 
 Image decoder (``--image-decoder`` + ``--image-tokenizer``): new scenes -> codes -> decoded at
 4 / 8 / 20 steps; the world's image checker reads attributes from the original and from the
-decoded image: share of scenes where it reads exactly the same set, mean attribute accuracy,
-and seconds per image (batched and one at a time).
+decoded image: share of scenes where it reads exactly the same set (with its 95% interval),
+mean attribute accuracy, and seconds per image (batched and one at a time).
 
 Vocoder (``--vocoder`` + ``--speech-tokenizer``): new captions spoken by the generation voices
 -> units -> resynthesised with the clip's named voice. Mel-cepstral distortion (frame-aligned,
 c1..c12 of the log mel amplitude on the real-cepstrum scale, so values land in the usual
 few-dB range) against Griffin-Lim from the mel the same units give (each unit's mean log mel
-in the clip's voice, over ``--table-clips`` other sentences: the like-for-like baseline) and
-from the clip's true mel (an oracle holding the envelope units lack; 100 Hz frames, and 25 Hz
-frames: the unit rate); the speech checker's pick among 1 + 4 candidate sentences for
-originals and for resyntheses; voice similarity (resynthesis with voice A is closer by
-speaker-encoder cosine to A's real clips than to voice B's, for every same-language pair);
-streaming vs whole RMS difference; real-time factor.
+in the clip's voice, over ``--table-clips`` other sentences: the like-for-like baseline; with
+the 95% interval of the per-clip difference) and from the clip's true mel (an oracle holding
+the envelope units lack; 100 Hz frames, and 25 Hz frames: the unit rate); the speech
+checker's pick among 1 + 4 candidate sentences for originals and for resyntheses; voice
+similarity (resynthesis with voice A is closer by speaker-encoder cosine to A's real clips than
+to voice B's, for every same-language pair); streaming vs whole RMS difference; real-time factor.
 
     .venv/bin/python benchmarks/bench_decoders.py --image-decoder assets/decoders/image \\
-        --image-tokenizer runs/image_tokenizer --vocoder assets/decoders/vocoder \\
-        --speech-tokenizer runs/speech_units --out runs/bench_decoders.json
+        --image-tokenizer assets/tokenizers/image --vocoder assets/decoders/vocoder \\
+        --speech-tokenizer assets/tokenizers/speech --out runs/bench_decoders.json
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def bench_images(args: argparse.Namespace) -> dict:
         accuracy = np.mean([attribute_accuracy(a, b) for a, b in zip(read, expected)])
         results[f"steps_{steps}"] = {
             "same_attributes": round(float(same), 3),
+            "same_attributes_ci95": [round(x, 3) for x in wilson_interval(same, args.images)],
             "attribute_accuracy": round(float(accuracy), 3),
             "seconds_per_image_batched": round(batched, 3),
             "seconds_per_image_single": round(single, 3),
@@ -79,6 +80,14 @@ def bench_images(args: argparse.Namespace) -> dict:
                 originals[i].save(folder / f"{i}_original.png")
                 decoded[i].save(folder / f"{i}_steps{steps}.png")
     return results
+
+
+def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a share measured on ``n`` independent cases."""
+    share = float(share)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
 
 
 def to_pil_image(image: torch.Tensor):
@@ -200,13 +209,15 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
     audio_seconds = sum(c["wave"].numel() for c in clips) / SAMPLE_RATE
     results = {"clips": len(clips), "audio_seconds": round(audio_seconds, 1)}
     results["rtf"] = round(seconds / audio_seconds, 4)
+    ours = np.array([mcd(c["wave"], c["resynth"], SAMPLE_RATE, rate) for c in clips])
+    baseline = np.array([mcd(c["wave"], unit_griffin_lim(c, table, hop)) for c in clips])
+    gap = ours - baseline  # paired: the same clips, so clip difficulty cancels
+    half = 1.96 * gap.std(ddof=1) / math.sqrt(len(gap)) if len(gap) > 1 else float("nan")
     results["mcd_db"] = {
-        "vocoder_from_units": round(
-            float(np.mean([mcd(c["wave"], c["resynth"], SAMPLE_RATE, rate) for c in clips])), 2
-        ),
-        "griffin_lim_unit_mel_25hz": round(
-            float(np.mean([mcd(c["wave"], unit_griffin_lim(c, table, hop)) for c in clips])), 2
-        ),
+        "vocoder_from_units": round(float(ours.mean()), 2),
+        "griffin_lim_unit_mel_25hz": round(float(baseline.mean()), 2),
+        "vocoder_minus_unit_mel_ci95": [round(gap.mean() - half, 2), round(gap.mean() + half, 2)],
+        "clips_vocoder_better": round(float((gap < 0).mean()), 3),
         "griffin_lim_true_mel_100hz": round(
             float(np.mean([mcd(c["wave"], true_griffin_lim(c["wave"], 160)) for c in clips])), 2
         ),
@@ -328,8 +339,10 @@ def main() -> None:
     parser.add_argument("--image-tokenizer")
     parser.add_argument("--vocoder")
     parser.add_argument("--speech-tokenizer")
-    parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("--clips", type=int, default=40)
+    parser.add_argument(
+        "--images", type=int, default=400, help="held-out scenes (400: a 95%% interval of +-3%%)"
+    )
+    parser.add_argument("--clips", type=int, default=80)
     parser.add_argument(
         "--table-clips", type=int, default=400, help="clips for the unit -> mel baseline table"
     )

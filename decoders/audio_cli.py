@@ -17,6 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lr", type=float, default=2e-4, help="generator / discriminator lr (also on resume)"
     )
+    parser.add_argument(
+        "--decay-steps",
+        type=int,
+        default=0,
+        help="last steps over which that lr falls linearly to 0 (0: constant)",
+    )
     parser.add_argument("--init-from", help="saved vocoder to warm-start from (matching weights)")
     parser.add_argument(
         "--init-tokenizer",
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         gan_start=args.gan_start,
         batch_size=args.batch_size,
         lr=args.lr,
+        decay_steps=args.decay_steps,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )

@@ -30,6 +30,7 @@ from decoders.audio_losses import (
     generator_adversarial_loss,
 )
 from decoders.checkpoint import load_training_state, save_training_state
+from decoders.schedule import warmup_stable_decay
 
 
 @dataclass
@@ -50,6 +51,8 @@ class VocoderTrainConfig:
     segment_units: int = 16
     speaker_crop_seconds: float = 1.5
     lr: float = 2e-4
+    # Steps at the end over which the generator's and discriminator's lr falls linearly to 0.
+    decay_steps: int = 0
     speaker_lr: float = 1e-3
     gan_start: int = 800
     mel_weight: float = 45.0
@@ -144,13 +147,15 @@ def train_vocoder(
     # Sized now so a checkpoint's table loads; filled once the speaker encoder is trained.
     vocoder.set_speaker_table(speakers, torch.zeros(len(speakers), vocoder.speaker_table.shape[1]))
     step = load_training_state(output / "checkpoint", modules, optimizers)
-    for name in ("generator", "discriminator"):  # the configured lr wins over a checkpoint's
-        for group in optimizers[name].param_groups:
-            group["lr"] = config.lr
     crop = int(config.speaker_crop_seconds * sample_rate)
     embeddings = by_speaker = None
     bar = tqdm(range(step, config.steps), initial=step, total=config.steps, desc="vocoder")
     for step in bar:
+        for name in ("generator", "discriminator"):  # the configured lr, not a checkpoint's
+            for group in optimizers[name].param_groups:
+                group["lr"] = warmup_stable_decay(
+                    step, config.lr, config.steps, 0, config.decay_steps
+                )
         if step < config.speaker_steps:
             vocoder.speaker_encoder.train()
             waves, labels = _speaker_batch(clips, speakers, crop, config.batch_size * 2, rng)

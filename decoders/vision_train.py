@@ -13,6 +13,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from decoders.checkpoint import load_training_state, save_training_state
+from decoders.schedule import warmup_stable_decay
 from decoders.vision import ImageDecoder
 
 
@@ -23,8 +24,7 @@ class ImageDecoderTrainConfig:
     batch_size: int = 16
     lr: float = 5e-4
     warmup: int = 100
-    # Steps at the end over which the lr falls linearly to 0 (warm-up, stable, decay: a function
-    # of the step, so a rerun with more steps extends the stable part).
+    # Steps at the end over which the lr falls linearly to 0 (``warmup_stable_decay``).
     decay_steps: int = 0
     checkpoint_every: int = 100
     seed: int = 0
@@ -32,15 +32,6 @@ class ImageDecoderTrainConfig:
     ema_decay: float = 0.999
     # Extra loss weight of object pixels (see ImageDecoder.training_loss; 0: plain MSE).
     object_weight: float = 0.0
-
-
-def image_decoder_lr(step: int, config: ImageDecoderTrainConfig) -> float:
-    """Linear warm-up over ``warmup`` steps, constant, then a linear fall to 0 over the last
-    ``decay_steps`` of ``steps``."""
-    lr = config.lr * min(1.0, (step + 1) / config.warmup)
-    if config.decay_steps > 0:
-        lr *= min(1.0, (config.steps - step) / config.decay_steps)
-    return lr
 
 
 def train_image_decoder(
@@ -71,7 +62,9 @@ def train_image_decoder(
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="image decoder")
     for step in bar:
         for group in optimizer.param_groups:
-            group["lr"] = image_decoder_lr(step, config)
+            group["lr"] = warmup_stable_decay(
+                step, config.lr, config.steps, config.warmup, config.decay_steps
+            )
         index = torch.randint(images.shape[0], (config.batch_size,), generator=generator)
         loss = decoder.training_loss(images[index], codes[index], config.object_weight)
         optimizer.zero_grad()

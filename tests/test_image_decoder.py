@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from decoders import load_decoder
+from decoders.schedule import warmup_stable_decay
 from decoders.vision import (
     ImageDecoder,
     ImageDecoderConfig,
@@ -15,7 +16,7 @@ from decoders.vision import (
     object_mask,
     to_pil,
 )
-from decoders.vision_train import ImageDecoderTrainConfig, image_decoder_lr, train_image_decoder
+from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
 
 CODEBOOK = 10
 
@@ -213,8 +214,10 @@ def test_cli_trains_from_a_manifest_and_starts_from_init_weights(tmp_path, capsy
 
 
 def test_lr_warms_up_holds_then_decays_to_zero() -> None:
-    config = ImageDecoderTrainConfig(steps=100, lr=1.0, warmup=10, decay_steps=20)
-    rates = [image_decoder_lr(step, config) for step in range(100)]
+    rates = [warmup_stable_decay(step, 1.0, 100, warmup=10, decay_steps=20) for step in range(100)]
     assert rates[0] == pytest.approx(0.1) and rates[9] == rates[79] == 1.0
     assert rates[90] == pytest.approx(0.5) and rates[99] == pytest.approx(0.05)
-    assert image_decoder_lr(99, ImageDecoderTrainConfig(steps=100, lr=1.0)) == 1.0
+    assert warmup_stable_decay(99, 1.0, 100, warmup=10) == 1.0  # no decay asked
+    assert warmup_stable_decay(0, 1.0, 100) == 1.0  # no warm-up asked
+    # a rerun with more steps climbs back to the peak and decays again over the new end
+    assert warmup_stable_decay(100, 1.0, 160, warmup=10, decay_steps=60) == 1.0

@@ -224,7 +224,7 @@ def test_train_vocoder_saves_and_resumes(tmp_path) -> None:
         assert torch.equal(a, b), name
 
 
-def test_resume_uses_the_configured_learning_rate(tmp_path) -> None:
+def test_resume_uses_the_configured_learning_rate_and_decay(tmp_path) -> None:
     import json
 
     torch.manual_seed(0)
@@ -238,6 +238,11 @@ def test_resume_uses_the_configured_learning_rate(tmp_path) -> None:
     groups = json.loads((tmp_path / "checkpoint" / "state.json").read_text())["param_groups"]
     assert groups["generator"][0]["lr"] == groups["discriminator"][0]["lr"] == 5e-5
     assert groups["speaker"][0]["lr"] == config.speaker_lr
+    # with a decay over the last 4 of 8 steps, the last step (7) runs at a quarter of the lr
+    config.steps, config.decay_steps = 8, 4
+    train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config)
+    groups = json.loads((tmp_path / "checkpoint" / "state.json").read_text())["param_groups"]
+    assert groups["generator"][0]["lr"] == pytest.approx(5e-5 / 4)
 
 
 def test_train_rejects_a_speaker_count_mismatch(tmp_path) -> None:
@@ -286,7 +291,7 @@ def test_encodec_decoder_wraps_the_tokenizer(tmp_path) -> None:
         decoder.decode(torch.zeros(2, 0, dtype=torch.long))
 
 
-# -- the benchmark's mel-cepstral distortion ---------------------------------------------------
+# -- the benchmark's helpers: mel-cepstral distortion, unit-mel baseline, intervals ---------
 
 
 def _bench_decoders():
@@ -349,6 +354,15 @@ def test_unit_mel_table_averages_each_units_frames_per_voice() -> None:
     # Griffin-Lim from a voice's table returns a wave as long as asked
     wave = bench.unit_griffin_lim({"units": units, "voice": "x", "wave": a}, table, hop)
     assert wave.shape == a.shape and torch.isfinite(wave).all()
+
+
+def test_wilson_interval_matches_known_values() -> None:
+    wilson = _bench_decoders().wilson_interval
+    low, high = wilson(0.9, 400)
+    assert low == pytest.approx(0.8667, abs=1e-3) and high == pytest.approx(0.9257, abs=1e-3)
+    # all right or all wrong: the interval touches the bound and still has width
+    assert wilson(1.0, 10)[1] == pytest.approx(1.0) and wilson(1.0, 10)[0] < 0.75
+    assert wilson(0.0, 10)[0] == pytest.approx(0.0, abs=1e-12) and wilson(0.0, 10)[1] > 0.25
 
 
 def test_remap_starts_new_units_from_the_old_units_they_cover() -> None:
