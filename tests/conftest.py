@@ -28,3 +28,26 @@ def red_square() -> PILImage.Image:
 def tone() -> tuple[np.ndarray, int]:
     t = np.arange(8000) / 16000
     return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000
+
+
+@pytest.fixture
+def kill_during_call():
+    """``kill_during_call(cls, method, n, train, *args, **kwargs)`` runs ``train`` with the
+    ``n``-th call of ``cls.method`` raising ``KeyboardInterrupt``: a run killed mid-step, for
+    the exact-resume tests of the trainers."""
+
+    def run(cls: type, method: str, n: int, train, *args, **kwargs) -> None:
+        calls, real = [], getattr(cls, method)
+
+        def stop(self, *call_args, **call_kwargs):
+            calls.append(1)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            return real(self, *call_args, **call_kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(cls, method, stop)
+            with pytest.raises(KeyboardInterrupt):
+                train(*args, **kwargs)
+
+    return run

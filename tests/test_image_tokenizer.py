@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -83,13 +84,24 @@ def test_training_improves_feature_reconstruction(tmp_path, images):
     assert (tmp_path / "config.json").is_file() and (tmp_path / "model.safetensors").is_file()
 
 
-def test_training_resumes_from_its_checkpoint(tmp_path, images):
-    torch.manual_seed(0)
-    train_image_tokenizer(tmp_path, images, steps=4, batch_size=4, checkpoint_every=2, **TINY)
-    assert (tmp_path / "checkpoint" / "step.txt").read_text() == "2"
-    resumed = train_image_tokenizer(tmp_path, images, steps=6, batch_size=4, checkpoint_every=2)
-    assert (tmp_path / "checkpoint" / "step.txt").read_text() == "4"
+def test_training_resumes_exactly(tmp_path, images, kill_during_call):
+    options = {"steps": 4, "batch_size": 4, "checkpoint_every": 2, **TINY}
+    whole = train_image_tokenizer(tmp_path / "a", images, **options)
+    # A run killed during its third step resumes from the step-2 checkpoint to the same end:
+    # the weights, the codebook's EMA buffers and the AdamW moments all carry over.
+    kill = (SemanticImageTokenizer, "loss", 3, train_image_tokenizer, tmp_path / "b", images)
+    kill_during_call(*kill, **options)
+    resumed = train_image_tokenizer(tmp_path / "b", images, **options)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
     assert resumed.grid == 4 and resumed.codebook_size == 16
+    # More steps continue from the saved end: killed in its second step, a rerun with 9 steps
+    # has saved step 5, not step 1.
+    longer = {**options, "steps": 9, "checkpoint_every": 1}
+    kill = (SemanticImageTokenizer, "loss", 2, train_image_tokenizer, tmp_path / "a", images)
+    kill_during_call(*kill, **longer)
+    state = json.loads((tmp_path / "a" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 5
 
 
 def test_save_pretrained_round_trip_keeps_codes_and_embeddings(tmp_path, tokenizer, images):

@@ -16,10 +16,10 @@ from tokenizers_mm.audio import (
     character_error_rate,
     normalise_transcript,
     pack_clips,
-    speech_tokenizer_lr,
     train_speech_tokenizer,
     train_unit_probe,
 )
+from tokenizers_mm.schedule import warmup_cosine_lr
 
 TINY = {
     "whisper": {
@@ -79,32 +79,22 @@ def test_training_loss_falls_on_fixed_clips():
     assert units.shape == (40,)  # two 0.8 s clips at 25 Hz
 
 
-def test_train_speech_tokenizer_resumes_exactly(tmp_path, monkeypatch):
+def test_train_speech_tokenizer_resumes_exactly(tmp_path, kill_during_call):
     torch.manual_seed(0)
     clips = [(tone(300, 0.6).numpy(), 16_000, "hello"), (tone(600, 0.5), 16_000, "빨간 원")]
     options = {"steps": 4, "batch_size": 2, "checkpoint_every": 2, **TINY}
     whole = train_speech_tokenizer(tmp_path / "a", clips, **options)
-    # A run stopped during its third step resumes from the step-2 checkpoint to the same end.
-    calls, real_loss = [], SpeechUnitTokenizer.training_loss
-
-    def stop_at_third_step(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_loss(self, *args, **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(SpeechUnitTokenizer, "training_loss", stop_at_third_step)
-        with pytest.raises(KeyboardInterrupt):
-            train_speech_tokenizer(tmp_path / "b", clips, **options)
+    # A run killed during its third step resumes from the step-2 checkpoint to the same end.
+    kill = (SpeechUnitTokenizer, "training_loss", 3, train_speech_tokenizer, tmp_path / "b", clips)
+    kill_during_call(*kill, **options)
     resumed = train_speech_tokenizer(tmp_path / "b", clips, **options)
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert resumed.codebook_size == 27 and (tmp_path / "b" / "model.safetensors").is_file()
 
 
-def test_speech_tokenizer_lr_warms_up_then_decays():
-    rates = [speech_tokenizer_lr(step, 100, 1.0) for step in range(100)]
+def test_tokenizer_lr_warms_up_then_decays():
+    rates = [warmup_cosine_lr(step, 100, 1.0) for step in range(100)]
     assert rates[0] == pytest.approx(0.2) and rates[4] == pytest.approx(1.0, abs=0.01)
     assert all(a >= b for a, b in zip(rates[4:], rates[5:])) and rates[-1] < 0.03
 

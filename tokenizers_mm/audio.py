@@ -26,6 +26,7 @@ from vector_quantize_pytorch import FSQ
 
 from encoders.audio import SAMPLE_RATE, AudioEncoder, resample_to_16k
 from tokenizers_mm.base import CodeTokenizer
+from tokenizers_mm.schedule import warmup_cosine_lr
 
 _JAMO = (
     [chr(c) for c in range(0x1100, 0x1113)]  # 19 leading consonants
@@ -326,14 +327,6 @@ def _clips_16k(clips: Sequence[tuple[Any, int, str]]) -> list[tuple[torch.Tensor
     return [(resample_to_16k(w, sr), text) for w, sr, text in clips]
 
 
-def speech_tokenizer_lr(step: int, steps: int, peak: float) -> float:
-    """Learning rate at ``step`` of ``steps``: linear warm-up over the first 5%, then a cosine
-    down to 2% of ``peak``. A function of the step alone, so a resumed run stays on it."""
-    warmup = max(1, steps // 20)
-    progress = min(1.0, step / max(1, steps))
-    return peak * min(1.0, (step + 1) / warmup) * (0.02 + 0.49 * (1 + math.cos(math.pi * progress)))
-
-
 def train_speech_tokenizer(
     out_dir: str | Path,
     clips: Sequence[tuple[Any, int, str]],
@@ -351,7 +344,7 @@ def train_speech_tokenizer(
     Batches are random clips packed into encoder windows with speed perturbation. Every
     ``checkpoint_every`` steps, and at the end, ``out_dir/checkpoint`` gets the weights, the
     AdamW moments and the data RNG; a rerun resumes there exactly, and a rerun with more
-    ``steps`` continues training on the schedule of the new total (``speech_tokenizer_lr``).
+    ``steps`` continues training on the schedule of the new total (``warmup_cosine_lr``).
     """
     from tqdm import tqdm
 
@@ -380,7 +373,7 @@ def train_speech_tokenizer(
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="speech tokenizer")
     for step in bar:
         for group in optimizer.param_groups:
-            group["lr"] = speech_tokenizer_lr(step, steps, lr)
+            group["lr"] = warmup_cosine_lr(step, steps, lr)
         packs = [
             pack_clips(data, rng, window_seconds * rng.uniform(0.4, 1.0)) for _ in range(batch_size)
         ]

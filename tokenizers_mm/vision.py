@@ -18,7 +18,6 @@ position, but codes of its features lose the shape of small objects.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from vector_quantize_pytorch import VectorQuantize
 
 from encoders import VisionEncoder, build_encoder
 from tokenizers_mm.base import CodeTokenizer
+from tokenizers_mm.schedule import warmup_cosine_lr
 
 DEFAULT_ENCODER = {"model_name": "micro-vit"}
 
@@ -256,51 +256,54 @@ def train_image_tokenizer(
     encoder: str | Path | None = None,
     **config: Any,
 ) -> SemanticImageTokenizer:
-    """Train on ``images`` (any form ``VisionEncoder.preprocess`` takes); resumes from
-    ``out_dir/checkpoint`` if present and saves the final tokenizer to ``out_dir``.
+    """Train on ``images`` (any form ``VisionEncoder.preprocess`` takes) and save the final
+    tokenizer to ``out_dir``.
 
     ``encoder``: a folder saved by ``VisionEncoder.save_pretrained`` (e.g. by ``omni train
     vision-encoder``) whose config and weights become the frozen encoder.
 
     The encoder is frozen, so its features are computed once up front and batches are drawn
-    from them.
+    from them. Every ``checkpoint_every`` steps, and at the end, ``out_dir/checkpoint`` gets the
+    weights (with the codebook's EMA state) and the AdamW moments. Each step's randomness (the
+    batch, the re-seeding of dead codes) is seeded from ``(seed, step)``, so a rerun resumes
+    exactly, and a rerun with more ``steps`` continues on the schedule of the new total
+    (``warmup_cosine_lr``).
     """
     from tqdm import tqdm
 
+    from decoders.checkpoint import load_training_state, save_training_state
+
     out_dir = Path(out_dir)
     checkpoint = out_dir / "checkpoint"
-    start = 0
     if (checkpoint / "config.json").is_file():
         tokenizer = SemanticImageTokenizer.from_pretrained(checkpoint)
-        start = int((checkpoint / "step.txt").read_text())
     torch.manual_seed(seed)
     if tokenizer is None:
         tokenizer = SemanticImageTokenizer(**config)
         if encoder is not None:
             tokenizer.use_encoder(VisionEncoder.from_pretrained(encoder))
     features = encode_features(tokenizer, images)
-    if start == 0:
-        tokenizer.fit_feature_stats(features)
-    rng = random.Random(seed + start)
     params = [p for p in tokenizer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    # A resumed run starts a fresh one-cycle schedule (and fresh moments) over the steps left.
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, lr, total_steps=max(1, steps - start), pct_start=0.1
-    )
+    start = load_training_state(checkpoint, {"tokenizer": tokenizer}, {"tokenizer": optimizer})
+    if start == 0:
+        tokenizer.fit_feature_stats(features)
     tokenizer.train()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="image tokenizer")
     for step in bar:
-        batch = features[[rng.randrange(len(features)) for _ in range(batch_size)]]
-        loss, cosine = tokenizer.loss(batch)
+        torch.manual_seed(seed * 1_000_003 + step)
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_cosine_lr(step, steps, lr)
+        loss, cosine = tokenizer.loss(features[torch.randint(len(features), (batch_size,))])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        schedule.step()
         bar.set_postfix(loss=f"{loss.item():.3f}", cos=f"{cosine.item():.3f}")
-        if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+        if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             tokenizer.save_pretrained(checkpoint)
-            (checkpoint / "step.txt").write_text(str(step + 1))
+            save_training_state(
+                checkpoint, step + 1, {"tokenizer": tokenizer}, {"tokenizer": optimizer}
+            )
     tokenizer.eval()
     tokenizer.save_pretrained(out_dir)
     return tokenizer
