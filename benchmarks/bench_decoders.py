@@ -216,7 +216,7 @@ def bench_vocoder(args: argparse.Namespace) -> dict:
     results["mcd_db"] = {
         "vocoder_from_units": round(float(ours.mean()), 2),
         "griffin_lim_unit_mel_25hz": round(float(baseline.mean()), 2),
-        "vocoder_minus_unit_mel_ci95": [round(gap.mean() - half, 2), round(gap.mean() + half, 2)],
+        "vocoder_minus_unit_mel_ci95": [round(float(gap.mean() + d), 2) for d in (-half, half)],
         "clips_vocoder_better": round(float((gap < 0).mean()), 3),
         "griffin_lim_true_mel_100hz": round(
             float(np.mean([mcd(c["wave"], true_griffin_lim(c["wave"], 160)) for c in clips])), 2
