@@ -115,16 +115,26 @@ class OutputConstraint:
 class ConstrainedLogits(LogitsProcessor):
     """A transformers ``LogitsProcessor`` applying an ``OutputConstraint`` to every row.
 
-    ``prompt_length`` is where the answer starts in ``input_ids`` (the padded prompt width).
+    ``prompt_length`` is where the answer starts in ``input_ids`` (the padded prompt width);
+    ``max_new_tokens``, when given, lets the constraint close a block within the budget, as
+    omni's own decoding loop does.
     """
 
-    def __init__(self, constraint: OutputConstraint, prompt_length: int) -> None:
+    def __init__(
+        self, constraint: OutputConstraint, prompt_length: int, max_new_tokens: int | None = None
+    ) -> None:
         self.constraint = constraint
         self.prompt_length = prompt_length
+        self.max_new_tokens = max_new_tokens
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        answers = [row[self.prompt_length :].tolist() for row in input_ids]
+        budget = self.max_new_tokens
         masks = torch.stack(
-            [self.constraint.allowed(row[self.prompt_length :].tolist()) for row in input_ids]
+            [
+                self.constraint.allowed(a, None if budget is None else budget - len(a))
+                for a in answers
+            ]
         ).to(scores.device)
         vocab = min(scores.shape[-1], masks.shape[-1])
         constrained = torch.full_like(scores, float("-inf"))

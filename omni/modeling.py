@@ -120,6 +120,10 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         self.balancer = None
         self.code_tokenizers: dict[str, Any] = {}
         self.post_init()
+        # generate() ends an answer with its turn and pads with Omni's pad, not backbone ids.
+        self.generation_config.eos_token_id = self.layout.special_id("<|endofturn|>")
+        self.generation_config.pad_token_id = self.layout.special_id("<|pad|>")
+        self.generation_config.bos_token_id = None
 
     # --- structure -----------------------------------------------------------------------
     def _balance_mode(self) -> str:

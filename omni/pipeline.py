@@ -21,6 +21,7 @@ import torch
 from PIL import Image as PILImage
 from transformers import AutoTokenizer
 
+from omni.chat_template import attach_chat_template
 from omni.constraints import OutputConstraint
 from omni.decoding import Decoder, DecodeStats, Sampling, supports_speculation
 from omni.inputs import read_audio, to_sample
@@ -82,10 +83,10 @@ class OmniPipeline:
         decoders: dict[str, Any] | None = None,
     ) -> None:
         self.model = model.eval()
-        self.tokenizer = tokenizer
+        self.tokenizer = attach_chat_template(tokenizer, model.layout)  # also for older folders
         self.model.code_tokenizers = dict(code_tokenizers or {})
         self.decoders = dict(decoders or {})
-        self.processor = OmniProcessor.from_model(model, tokenizer)
+        self.processor = OmniProcessor.from_model(model, self.tokenizer)
         self.layout = model.layout
 
     # --- persistence ---------------------------------------------------------------------

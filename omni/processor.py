@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from omni.chat_template import text_block_size
 from omni.sequence import Audio, Image, Sample, Segment, Text, Turn, Video
 from omni.vocab import PLACEHOLDERS, VocabLayout
 
@@ -94,9 +95,10 @@ class OmniProcessor:
         code_tokenizers: dict[str, Any] | None = None,
         max_length: int | None = None,
     ) -> None:
-        if len(tokenizer) != layout.text_size:
+        text_size = text_block_size(tokenizer, layout)  # without Omni's specials, if attached
+        if text_size != layout.text_size:
             raise ValueError(
-                f"the text tokenizer has {len(tokenizer)} tokens but the vocabulary layout "
+                f"the text tokenizer has {text_size} tokens but the vocabulary layout "
                 f"expects {layout.text_size}: they come from different models"
             )
         self.tokenizer = tokenizer

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from omni.chat_template import attach_chat_template
     from omni.processor import OmniProcessor
     from training.curriculum import Curriculum, apply_rope_scaling
     from training.data import CodeCache
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         )
         save_model(model, final, env)  # collective under FSDP2 (gathers the full weights)
         if env.main:
-            tokenizer.save_pretrained(final)
+            attach_chat_template(tokenizer, model.layout).save_pretrained(final)
         if env.world_size > 1:
             torch.distributed.barrier()
         init = str(final)
