@@ -10,7 +10,8 @@ appends the vocabulary layout's special tokens to it, each at its unified id
 (``layout.special_id``). A special whose name the text vocabulary already holds (the micro
 BPE's ``<|pad|>`` and ``<|endoftext|>``) keeps its text id for that name; its unified id gets a
 stand-in name, :func:`stand_in`, so every later special still lands on its own id. The template
-never renders those two.
+never renders those two. A marker's name inside message text becomes that marker in both
+paths, as with any transformers tokenizer's special tokens.
 
 Message content is a string or a list of items (transformers' convention):
 
@@ -40,57 +41,53 @@ from tokenizers import AddedToken
 
 from omni.vocab import VocabLayout
 
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message.role not in ['system', 'user', 'assistant'] -%}"
-    "{{ raise_exception('unknown role ' ~ message.role ~ ': Omni chats have system, user and "
-    "assistant turns') }}"
-    "{%- endif -%}"
-    "<|{{ message.role }}|>"
-    "{%- set think = message.thinking | default(message.reasoning_content) -%}"
-    "{%- if think is defined and think is not none -%}"
-    "{%- if message.role != 'assistant' -%}"
-    "{{ raise_exception('only assistant turns may carry a think block') }}"
-    "{%- endif -%}"
-    "<think>{{ think }}</think>"
-    "{%- endif -%}"
-    "{%- if message.content is string -%}"
-    "{{ message.content }}"
-    "{%- elif message.content is not none -%}"
-    "{%- for item in message.content -%}"
-    "{%- if item.type == 'text' -%}"
-    "{{ item.text }}"
-    "{%- elif item.type in ['image', 'audio'] -%}"
-    "{%- if message.role == 'assistant' -%}"
-    "{{ raise_exception('an ' ~ item.type ~ ' in an assistant turn is a discrete answer the "
-    "chat template cannot render: encode it with OmniProcessor') }}"
-    "{%- endif -%}"
-    "<|{{ item.type }}_start|>"
-    "{{ ('<|' ~ item.type ~ '_pad|>') * (item.num_tokens | default(1)) }}"
-    "<|{{ item.type }}_end|>"
-    "{%- elif item.type == 'video' -%}"
-    "<|video_start|>"
-    "{%- if item.timestamps is defined -%}"
-    "{%- for time in item.timestamps -%}"
-    "{{ '%.1f' | format(time) }}s{{ '<|video_pad|>' * item.tokens_per_frame }}"
-    "{%- endfor -%}"
-    "{%- else -%}"
-    "<|video_pad|>"
-    "{%- endif -%}"
-    "<|video_end|>"
-    "{%- else -%}"
-    "{{ raise_exception('unknown content type ' ~ item.type ~ ': expected text, image, audio "
-    "or video') }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- endif -%}"
-    "<|endofturn|>"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}"
-    "<|assistant|>"
-    "{%- if enable_thinking | default(false) -%}<think>{%- endif -%}"
-    "{%- endif -%}"
-)
+# Every tag strips the whitespace around it ({%- -%}), so the layout below renders nothing of
+# its own: byte-level BPE would keep every space and newline.
+CHAT_TEMPLATE = """
+{%- for message in messages -%}
+    {%- if message.role not in ['system', 'user', 'assistant'] -%}
+        {{- raise_exception('unknown role ' ~ message.role ~ ': Omni chats have system, user and assistant turns') -}}
+    {%- endif -%}
+    <|{{ message.role }}|>
+    {%- set think = message.thinking | default(message.reasoning_content) -%}
+    {%- if think is defined and think is not none -%}
+        {%- if message.role != 'assistant' -%}
+            {{- raise_exception('only assistant turns may carry a think block') -}}
+        {%- endif -%}
+        <think>{{ think }}</think>
+    {%- endif -%}
+    {%- if message.content is string -%}
+        {{- message.content -}}
+    {%- elif message.content is not none -%}
+        {%- for item in message.content -%}
+            {%- if item.type == 'text' -%}
+                {{- item.text -}}
+            {%- elif item.type in ['image', 'audio'] -%}
+                {%- if message.role == 'assistant' -%}
+                    {{- raise_exception('an ' ~ item.type ~ ' in an assistant turn is a discrete answer the chat template cannot render: encode it with OmniProcessor') -}}
+                {%- endif -%}
+                <|{{ item.type }}_start|>
+                {{- ('<|' ~ item.type ~ '_pad|>') * (item.num_tokens | default(1)) -}}
+                <|{{ item.type }}_end|>
+            {%- elif item.type == 'video' -%}
+                <|video_start|>
+                {%- for time in item.timestamps | default([none]) -%}
+                    {%- if time is not none -%}{{- '%.1f' | format(time) }}s{%- endif -%}
+                    {{- '<|video_pad|>' * (item.tokens_per_frame | default(1)) -}}
+                {%- endfor -%}
+                <|video_end|>
+            {%- else -%}
+                {{- raise_exception('unknown content type ' ~ item.type ~ ': expected text, image, audio or video') -}}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    <|endofturn|>
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    <|assistant|>
+    {%- if enable_thinking | default(false) -%}<think>{%- endif -%}
+{%- endif -%}
+"""
 
 
 def stand_in(name: str) -> str:

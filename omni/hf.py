@@ -4,7 +4,9 @@ After ``import omni`` a pipeline folder loads with ``AutoModelForCausalLM`` and
 ``AutoTokenizer``; this module supplies the two pieces transformers cannot know::
 
     messages, media = prepare_media(model, messages)  # encoder slot counts + preprocessed media
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+    ids = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=False
+    )
     out = model.generate(
         ids, media=media, max_new_tokens=n, do_sample=False,
         logits_processor=logits_processor(model, "image", ids.shape[1], max_new_tokens=n),

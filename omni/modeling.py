@@ -120,10 +120,7 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         self.balancer = None
         self.code_tokenizers: dict[str, Any] = {}
         self.post_init()
-        # generate() ends an answer with its turn and pads with Omni's pad, not backbone ids.
-        self.generation_config.eos_token_id = self.layout.special_id("<|endofturn|>")
-        self.generation_config.pad_token_id = self.layout.special_id("<|pad|>")
-        self.generation_config.bos_token_id = None
+        self._set_generation_ids()
 
     # --- structure -----------------------------------------------------------------------
     def _balance_mode(self) -> str:
@@ -296,6 +293,18 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         return self.backbone.get_output_embeddings()(mtp_hidden), cache
 
     # --- generation glue -----------------------------------------------------------------
+    def _set_generation_ids(self) -> None:
+        """generate() ends an answer with its turn and pads with Omni's pad: the backbone
+        config's own ids (Llama's bos 1 / eos 2) are text tokens of the unified vocabulary."""
+        self.generation_config.eos_token_id = self.layout.special_id("<|endofturn|>")
+        self.generation_config.pad_token_id = self.layout.special_id("<|pad|>")
+        self.generation_config.bos_token_id = None
+
+    def adjust_generation_fn(self, *args: Any, **kwargs: Any) -> None:
+        super().adjust_generation_fn(*args, **kwargs)
+        if self.generation_config._from_model_config:  # derived, as in folders saved before
+            self._set_generation_ids()
+
     def prepare_inputs_for_generation(
         self, *args: Any, media=None, is_first_iteration=False, **kwargs
     ):

@@ -2,6 +2,7 @@
 the shipped chat template and ``model.generate`` with Omni's constraints as a LogitsProcessor,
 checked against the pipeline's own processor and greedy decoding."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -238,7 +239,11 @@ def test_an_older_folder_gets_the_chat_template_when_loaded(pipe, tmp_path):
     for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         (tmp_path / "old" / name).unlink(missing_ok=True)
     micro_text_tokenizer().save_pretrained(tmp_path / "old")  # as folders were saved before
+    old_ids = {"_from_model_config": True, "bos_token_id": 1, "eos_token_id": 2}
+    (tmp_path / "old" / "generation_config.json").write_text(json.dumps(old_ids))
     assert AutoTokenizer.from_pretrained(tmp_path / "old").chat_template is None
+    old_model = AutoModelForCausalLM.from_pretrained(tmp_path / "old")
+    assert old_model.generation_config.eos_token_id == pipe.layout.special_id("<|endofturn|>")
     loaded = OmniPipeline.from_pretrained(tmp_path / "old")
     expected = loaded.processor.encode(CONVERSATION_TURNS, add_generation_prompt=True).input_ids
     assert chat_ids(loaded.tokenizer, CONVERSATION) == expected
