@@ -171,7 +171,7 @@ def test_generate_with_the_text_constraint_equals_the_pipeline_greedy_answer(
     model, tokenizer, pipe
 ):
     ids = chat_ids(tokenizer, CONVERSATION)
-    free = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False)
+    free = model.generate(torch.tensor([ids]), max_new_tokens=16, do_sample=False)
     layout = pipe.layout
     assert any(t >= layout.text_size for t in free[0, len(ids) :].tolist())  # why it is needed
     tokens = answer(model, ids, "text", 8)
