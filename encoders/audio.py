@@ -144,7 +144,8 @@ class AudioEncoder(ContinuousEncoder):
         return 2 * self.encoder.config.max_source_positions
 
     def preprocess(self, signal: Any, sample_rate: int | None = None) -> AudioFeatures:
-        """Path to an audio file, ``(waveform, sample_rate)``, or a waveform with ``sample_rate``."""
+        """An audio file (path or bytes), a ``(waveform, rate)`` / ``(rate, waveform)`` pair, or a
+        waveform with ``sample_rate``: read by ``omni.common.audio.read_audio``."""
         samples = torch.from_numpy(read_audio(signal, sample_rate, target_rate=SAMPLE_RATE)[0])
         window_samples = self.window_frames * HOP_LENGTH
         windows, real_frames = [], []

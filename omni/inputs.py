@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +38,28 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | AUDIO_SUFFIXES | VIDEO_SUFFIXES
 
 
+_CORRUPT = (UnidentifiedImageError, OSError, SyntaxError, ValueError)  # what PIL raises
+
+
 def _open_image(source: Any, name: str) -> PILImage.Image:
-    """Decode an image file or bytes; a decompression bomb is refused while only its header
-    is read (PIL's own pixel limit, ``PIL.Image.MAX_IMAGE_PIXELS``, whose warning band is
-    taken as an error too)."""
+    """Decode an image file or bytes. A decompression bomb is refused from its header, before
+    any pixel is decoded: over ``PIL.Image.MAX_IMAGE_PIXELS`` (PIL only warns up to twice that
+    and raises its own error beyond)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            image = PILImage.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        image.load()
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as error:
+        image = PILImage.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except PILImage.DecompressionBombError as error:
         raise ValueError(f"{name} is too large to read: {error}") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except _CORRUPT as error:
+        raise ValueError(f"cannot read {name} as an image: {error}") from error
+    limit, pixels = PILImage.MAX_IMAGE_PIXELS, image.width * image.height
+    if limit and pixels > limit:
+        raise ValueError(
+            f"{name} is too large to read: {image.width}x{image.height} = {pixels} pixels, "
+            f"over the limit of {limit} pixels"
+        )
+    try:
+        image.load()
+    except _CORRUPT as error:
         raise ValueError(f"cannot read {name} as an image: {error}") from error
     return image
 

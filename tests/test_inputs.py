@@ -32,6 +32,7 @@ def files(tmp_path_factory):
     (folder / "bad.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt not really")
     (folder / "sub").mkdir()
     write_png_header(folder / "huge.png", 20000, 20000)
+    write_png_header(folder / "large.png", 12000, 12000)  # over PIL's limit, under twice it
     return folder
 
 
@@ -151,6 +152,12 @@ def test_a_huge_image_is_refused_by_its_size_before_decoding(pipe, files, form):
     given = {"path": str(huge), "bytes": huge.read_bytes(), "segment": Image(str(huge))}[form]
     with pytest.raises(ValueError, match="too large to read: .*400000000 pixels"):
         omni.generate([given, "what is it?"], model=pipe)
+
+
+def test_an_image_over_pils_pixel_limit_is_refused_with_its_size(pipe, files):
+    refused = pytest.raises(ValueError, match="large.png is too large to read: 12000x12000")
+    with pytest.warns(PILImage.DecompressionBombWarning), refused:  # PIL itself only warns
+        omni.generate([str(files / "large.png"), "what is it?"], model=pipe)
 
 
 @pytest.mark.parametrize(
