@@ -171,15 +171,19 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         return self.balancer
 
     def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
-        """transformers' ``save_pretrained``, with ``config.encoders`` first set to the encoders
-        the model holds: one attached after construction (``model.encoders["video"] = ...``)
-        is saved with its weights and rebuilt by ``from_pretrained``. A tower two encoders
-        share (a video encoder over the image encoder's ViT) is saved once for each, so the
-        reloaded model, whose encoders each own their tower, answers the same."""
-        self.config.encoders = _encoder_configs(self.encoders)
+        """transformers' ``save_pretrained``, writing as ``config.encoders`` the encoders the
+        model holds: one attached after construction (``model.encoders["video"] = ...``) is
+        saved with its weights and rebuilt by ``from_pretrained``; the config in memory is
+        left as it was. A tower two encoders share (a video encoder over the image encoder's
+        ViT) is saved once for each, so the reloaded model, whose encoders each own their
+        tower, answers the same."""
         if kwargs.get("state_dict") is None:
             kwargs["state_dict"] = _unshare_encoders(self.state_dict())
-        super().save_pretrained(save_directory, *args, **kwargs)
+        in_memory, self.config.encoders = self.config.encoders, _encoder_configs(self.encoders)
+        try:
+            super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            self.config.encoders = in_memory
 
     # --- inputs --------------------------------------------------------------------------
     def embed(self, input_ids: torch.Tensor, media: dict[str, list[Any]] | None) -> torch.Tensor:
