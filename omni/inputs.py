@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +148,10 @@ def _from_string(text: str) -> Segment:
     path = _candidate_path(text)
     if path is None:
         return Text(text)
-    if _is_file(path):
+    kind = _path_kind(path)
+    if kind == "file":
         return segment_from_file(path)
-    if _has_separator(text) and path.is_dir():
+    if kind == "folder" and _has_separator(text):
         raise ValueError(f"{text} is a folder; give a media file")
     if path.suffix.lower() in MEDIA_SUFFIXES or _has_separator(text) and _in_a_folder(path):
         raise ValueError(f"no such file: {text}")
@@ -172,23 +174,29 @@ def _in_a_folder(path: Path) -> bool:
     one-token string such as ``photos/cat`` or ``/tmp/clip`` names a file, while ``I/O`` or
     ``and/or`` (no folder ``I`` or ``and``) stays text."""
     parent = path.parent
-    return parent != Path(".") and parent != Path(parent.anchor) and parent.is_dir()
+    return parent not in (Path("."), Path(parent.anchor)) and _path_kind(parent) == "folder"
 
 
-def _is_file(path: Path) -> bool:
+def _path_kind(path: Path) -> str | None:
+    """``"file"``, ``"folder"``, ``"other"`` (a device, a socket) or ``None`` (nothing there,
+    or a name no file system can hold)."""
     try:
-        return path.is_file()
-    except (OSError, ValueError):  # a name too long for the file system is not a file
-        return False
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    return "file" if stat.S_ISREG(mode) else "folder" if stat.S_ISDIR(mode) else "other"
 
 
 def _existing_file(source: str | Path) -> Path:
     """``source`` as the path of an existing file, else a ``ValueError`` naming it."""
     path = Path(source)
-    if path.is_dir():
+    kind = _path_kind(path)
+    if kind == "folder":
         raise ValueError(f"{path} is a folder; give a media file")
-    if not _is_file(path):
+    if kind is None:
         raise ValueError(f"no such file: {path}")
+    if kind == "other":
+        raise ValueError(f"{path} is not a regular file; give a media file")
     return path
 
 

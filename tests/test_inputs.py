@@ -64,6 +64,7 @@ def write_png_header(path: Path, width: int, height: int) -> None:
         "v1.2",
         "describe cat.png please",
         "e.g.",
+        "a/" + "x" * 300,  # a name longer than any file system holds
     ],
 )
 def test_text_with_slashes_and_dots_is_text(text):
