@@ -25,6 +25,7 @@ import torchaudio
 from torch import nn
 
 from decoders.base import CodeDecoder, as_code_tensor
+from omni.common.audio import resample, to_mono
 
 Speaker = str | torch.Tensor | np.ndarray | tuple[int, Any]
 
@@ -200,11 +201,10 @@ class UnitVocoder(CodeDecoder):
     @torch.no_grad()
     def embed_speaker(self, wave: torch.Tensor | np.ndarray, sample_rate: int) -> torch.Tensor:
         """Zero-shot voice: a reference clip -> ``[D]`` speaker embedding."""
-        wave = torch.as_tensor(np.asarray(wave, dtype=np.float32)).flatten()
+        wave = to_mono(wave, "the reference clip")
         if wave.numel() < sample_rate // 10:
             raise ValueError(f"reference clip too short: {wave.numel()} samples (< 0.1 s)")
-        if sample_rate != self.sample_rate:
-            wave = torchaudio.functional.resample(wave, sample_rate, self.sample_rate)
+        wave = resample(wave, sample_rate, self.sample_rate)
         return self.speaker_encoder(wave[None])[0]
 
     def speaker_vector(self, speaker: Speaker | None) -> torch.Tensor:

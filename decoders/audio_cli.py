@@ -36,7 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import soundfile as sf
     import torch
     from tqdm import tqdm
 
@@ -49,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         warm_start,
     )
     from decoders.manifest import manifest_segments
+    from omni.common.audio import read_audio
     from tokenizers_mm.audio import SpeechUnitTokenizer
 
     if args.init_tokenizer and not args.init_from:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     old_tokenizer = args.init_tokenizer and SpeechUnitTokenizer.from_pretrained(args.init_tokenizer)
     clips, old_units = [], []
     for path, segment in tqdm(segments, desc="tokenize speech"):
-        wave, rate = sf.read(path, dtype="float32")
+        wave, rate = read_audio(path)
         if rate != config.sample_rate:
             raise ValueError(f"{path} is {rate} Hz; the vocoder trains on {config.sample_rate} Hz")
         wave = torch.from_numpy(wave)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torchaudio
 from torch import nn
@@ -21,6 +20,7 @@ from transformers import WhisperConfig, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from encoders.base import ContinuousEncoder
+from omni.common.audio import check_rate, read_audio, resample, to_mono
 
 SAMPLE_RATE = 16_000
 N_FFT = 400  # 25 ms window
@@ -39,43 +39,9 @@ MICRO_WHISPER = {
 }
 
 
-def to_mono(waveform: Any) -> torch.Tensor:
-    """Float32 mono ``[samples]`` from a 1-D signal or a 2-D one, channels first or last.
-
-    For 2-D input the shorter axis is taken as the channel axis and averaged out.
-    """
-    if isinstance(waveform, torch.Tensor):
-        signal = waveform.detach().to("cpu", torch.float32)
-    else:
-        try:
-            signal = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
-        except (TypeError, ValueError) as error:
-            raise ValueError(
-                f"audio must be a numeric array, got {type(waveform).__name__}"
-            ) from error
-    if signal.dim() == 2:
-        channel_axis = 0 if signal.shape[0] <= signal.shape[1] else 1
-        signal = signal.mean(dim=channel_axis)
-    elif signal.dim() != 1:
-        raise ValueError(
-            f"audio must be [samples] or [channels, samples] / [samples, channels], "
-            f"got shape {tuple(signal.shape)}"
-        )
-    if signal.numel() == 0:
-        raise ValueError("audio is empty (0 samples)")
-    if not torch.isfinite(signal).all():
-        raise ValueError("audio contains NaN or infinite samples")
-    return signal
-
-
 def resample_to_16k(waveform: Any, sample_rate: int) -> torch.Tensor:
     """Mono, finite, 16 kHz ``[samples]`` from any waveform and sample rate."""
-    if not isinstance(sample_rate, (int, float)) or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive number, got {sample_rate!r}")
-    signal = to_mono(waveform)
-    if sample_rate != SAMPLE_RATE:
-        signal = torchaudio.functional.resample(signal, int(sample_rate), SAMPLE_RATE)
-    return signal
+    return resample(to_mono(waveform), check_rate(sample_rate), SAMPLE_RATE)
 
 
 def log_mel(waveform: Any, sample_rate: int, n_mels: int = 80) -> torch.Tensor:
@@ -178,9 +144,9 @@ class AudioEncoder(ContinuousEncoder):
         return 2 * self.encoder.config.max_source_positions
 
     def preprocess(self, signal: Any, sample_rate: int | None = None) -> AudioFeatures:
-        """Path to an audio file, ``(waveform, sample_rate)``, or a waveform with ``sample_rate``."""
-        waveform, sample_rate = _read_signal(signal, sample_rate)
-        samples = resample_to_16k(waveform, sample_rate)
+        """An audio file (path or bytes), a ``(waveform, rate)`` / ``(rate, waveform)`` pair, or a
+        waveform with ``sample_rate``: read by ``omni.common.audio.read_audio``."""
+        samples = torch.from_numpy(read_audio(signal, sample_rate, target_rate=SAMPLE_RATE)[0])
         window_samples = self.window_frames * HOP_LENGTH
         windows, real_frames = [], []
         for start in range(0, samples.numel(), window_samples):
@@ -227,19 +193,3 @@ class AudioEncoder(ContinuousEncoder):
             "out_dim": self.out_dim,
             "rate_hz": self.rate_hz,
         }
-
-
-def _read_signal(signal: Any, sample_rate: int | None) -> tuple[Any, int]:
-    if isinstance(signal, (str, Path)):
-        import soundfile
-
-        try:
-            waveform, sample_rate = soundfile.read(str(signal), dtype="float32", always_2d=True)
-        except Exception as error:  # soundfile raises its own LibsndfileError / RuntimeError
-            raise ValueError(f"cannot read audio file {signal}: {error}") from error
-        return waveform, sample_rate
-    if isinstance(signal, tuple) and len(signal) == 2:
-        return signal
-    if sample_rate is None:
-        raise ValueError("a raw waveform needs its sample_rate (or pass (waveform, sample_rate))")
-    return signal, sample_rate

@@ -1,62 +1,66 @@
 """What users hand to ``omni.generate`` -> one ``Sample``.
 
-Accepted: a string (text, or a path to an image / audio / video file, recognised by its
-content), a PIL image, a ``(sample_rate, array)`` pair, a numpy/torch waveform with
-``sample_rate=``, raw bytes of a file, a list of these (one user turn), or a chat: a list of
-``{"role": ..., "content": ...}`` messages whose content is any of the above.
+Accepted: a string, a PIL image, a ``(sample_rate, array)`` pair, a numpy/torch waveform with
+``sample_rate=``, raw bytes of an image / audio / video file, ``Image`` / ``Audio`` / ``Video``
+segments, a list of these (one user turn), or a chat: a list of ``{"role": ..., "content": ...}``
+messages whose content is any of the above.
+
+When a string is a file: only when it names an existing file (its kind is read from its
+content). A ``Path`` and the ``source`` of an explicit ``Image`` / ``Audio`` / ``Video`` always
+mean a file (missing: an error naming it). A string that can only be a path but names no file
+is an error naming it: one token (no whitespace) ending in a media suffix (``cat.png``,
+``clip.mp4``), or one holding a ``/`` that names a folder or lies in an existing folder
+(``photos/cat``). Any other string is text: ``"I/O is slow. Why?"``, ``"and/or"``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile
 import torch
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from omni.common.audio import read_audio
 from omni.sequence import Audio, Image, Sample, Segment, Text, Turn, Video
 from omni.vocab import ROLES
 
+__all__ = ["read_audio", "segment_from_bytes", "segment_from_file", "to_sample", "to_segment"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | AUDIO_SUFFIXES | VIDEO_SUFFIXES
 
 
-def read_audio(source: Any) -> tuple[np.ndarray, int]:
-    """A path, file bytes or ``(sample_rate, array)`` -> ``(float32 samples, sample_rate)``."""
-    if isinstance(source, tuple) and len(source) == 2:
-        first, second = source
-        rate, wave = (first, second) if np.isscalar(first) else (second, first)
-        wave = np.asarray(wave.numpy() if isinstance(wave, torch.Tensor) else wave)
-        return _check_wave(wave.astype(np.float32, copy=False), int(rate), "the audio array")
-    name = str(source) if isinstance(source, (str, Path)) else "the audio bytes"
-    data = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-    try:
-        wave, rate = soundfile.read(data, dtype="float32", always_2d=True)
-    except Exception as error:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        raise ValueError(f"cannot read audio from {name}: {error}") from error
-    return _check_wave(wave, int(rate), name)
-
-
-def _check_wave(wave: np.ndarray, rate: int, name: str) -> tuple[np.ndarray, int]:
-    if rate <= 0:
-        raise ValueError(f"{name} has an invalid sample rate {rate}")
-    if wave.size == 0:
-        raise ValueError(f"{name} is empty (0 seconds of audio)")
-    if not np.isfinite(wave).all():
-        raise ValueError(f"{name} contains NaN or infinite samples")
-    if wave.ndim == 2:  # soundfile gives [frames, channels]; downmix
-        wave = wave.mean(axis=1) if wave.shape[1] <= 8 else wave.mean(axis=0)
-    return wave.astype(np.float32, copy=False), rate
+_CORRUPT = (UnidentifiedImageError, OSError, SyntaxError, ValueError)  # what PIL raises
 
 
 def _open_image(source: Any, name: str) -> PILImage.Image:
+    """Decode an image file or bytes. A decompression bomb is refused from its header, before
+    any pixel is decoded: over ``PIL.Image.MAX_IMAGE_PIXELS`` (PIL only warns up to twice that
+    and raises its own error beyond)."""
     try:
         image = PILImage.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except PILImage.DecompressionBombError as error:
+        raise ValueError(f"{name} is too large to read: {error}") from error
+    except _CORRUPT as error:
+        raise ValueError(f"cannot read {name} as an image: {error}") from error
+    limit, pixels = PILImage.MAX_IMAGE_PIXELS, image.width * image.height
+    if limit and pixels > limit:
+        raise ValueError(
+            f"{name} is too large to read: {image.width}x{image.height} = {pixels} pixels, "
+            f"over the limit of {limit} pixels"
+        )
+    try:
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except _CORRUPT as error:
         raise ValueError(f"cannot read {name} as an image: {error}") from error
     return image
 
@@ -72,13 +76,21 @@ def _sniff(data: bytes) -> str | None:
         return "audio"
     if data.startswith((b"\xff\xfb", b"\xff\xf3")):
         return "audio"
-    if data[4:8] == b"ftyp" or data.startswith(b"\x1a\x45\xdf\xa3"):
+    if (
+        data[4:8] == b"ftyp"
+        or data.startswith(b"\x1a\x45\xdf\xa3")
+        or riff
+        and data[8:12] == b"AVI "
+    ):
         return "video"
     return None
 
 
+_UNSUPPORTED = "(PNG, JPEG, GIF, WebP, BMP, WAV, FLAC, OGG, MP3, MP4, WebM, MKV, AVI)"
+
+
 def segment_from_file(path: Path) -> Segment:
-    """An image, audio or video segment for a file, by its content."""
+    """An image, audio or video segment for an existing file, by its content."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)
@@ -92,52 +104,117 @@ def segment_from_file(path: Path) -> Segment:
     if kind == "video" or (kind is None and head and path.suffix.lower() in VIDEO_SUFFIXES):
         return Video(str(path))
     raise ValueError(
-        f"unsupported file type: {path} is not an image, audio or video file "
-        f"(PNG, JPEG, GIF, WebP, BMP, WAV, FLAC, OGG, MP3, MP4, MKV)"
+        f"unsupported file type: {path} is not an image, audio or video file {_UNSUPPORTED}"
     )
+
+
+def segment_from_bytes(data: bytes) -> Segment:
+    """An image, audio or video segment for the bytes of a file, by their content."""
+    kind = _sniff(data[:16])
+    if kind == "image":
+        return Image(_open_image(data, "the image bytes").copy())
+    if kind == "audio":
+        return Audio(read_audio(data))
+    if kind == "video":
+        return Video(data)
+    raise ValueError(f"unsupported bytes: not an image, audio or video file {_UNSUPPORTED}")
 
 
 def to_segment(item: Any, sample_rate: int | None = None) -> Segment:
     """One user-supplied item -> one segment."""
-    if isinstance(item, (Text, Image, Audio, Video)):
+    if isinstance(item, Text):
         return item
+    if isinstance(item, (Image, Audio, Video)):
+        return _loaded(item)
     if isinstance(item, PILImage.Image):
         return Image(item)
-    if isinstance(item, Path) or isinstance(item, str) and _looks_like_path(item):
-        path = Path(item)
-        if not path.is_file():
-            raise ValueError(f"no such file: {path}")
-        return segment_from_file(path)
+    if isinstance(item, Path):
+        return segment_from_file(_existing_file(item))
     if isinstance(item, str):
-        return Text(item)
-    if isinstance(item, bytes):
-        kind = _sniff(item[:16])
-        if kind == "image":
-            return Image(_open_image(item, "the image bytes").copy())
-        if kind == "audio":
-            return Audio(read_audio(item))
-        raise ValueError("unsupported bytes: not an image or audio file")
+        return _from_string(item)
+    if isinstance(item, (bytes, bytearray)):
+        return segment_from_bytes(bytes(item))
     if isinstance(item, tuple) and len(item) == 2:
         return Audio(read_audio(item))
     if isinstance(item, (np.ndarray, torch.Tensor)):
-        if sample_rate is None:
-            raise ValueError("a raw waveform needs sample_rate= (e.g. sample_rate=16000)")
-        return Audio(read_audio((sample_rate, item)))
+        return Audio(read_audio(item, sample_rate))
     raise ValueError(
         f"unsupported input of type {type(item).__name__}: give text, a PIL image, a file "
         f"path, a (sample_rate, array) pair or a waveform with sample_rate="
     )
 
 
-def _looks_like_path(text: str) -> bool:
-    if "\n" in text or len(text) > 4096:
-        return False
-    path = Path(text)
-    return path.suffix != "" and (path.is_file() or "/" in text or path.suffix.lower() in _SUFFIXES)
+def _from_string(text: str) -> Segment:
+    path = _candidate_path(text)
+    if path is None:
+        return Text(text)
+    kind = _path_kind(path)
+    if kind == "file":
+        return segment_from_file(path)
+    if kind == "folder" and _has_separator(text):
+        raise ValueError(f"{text} is a folder; give a media file")
+    if path.suffix.lower() in MEDIA_SUFFIXES or _has_separator(text) and _in_a_folder(path):
+        raise ValueError(f"no such file: {text}")
+    return Text(text)
 
 
-_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".wav", ".flac", ".ogg", ".mp3"}
-_SUFFIXES |= VIDEO_SUFFIXES
+def _candidate_path(text: str) -> Path | None:
+    """The path ``text`` may name: one token (no whitespace) of sane length, else ``None``."""
+    if not text or len(text) > 4096 or "\0" in text or text.split() != [text]:
+        return None
+    return Path(text)
+
+
+def _has_separator(text: str) -> bool:
+    return "/" in text or os.sep in text
+
+
+def _in_a_folder(path: Path) -> bool:
+    """Whether ``path`` lies in an existing folder other than ``.`` and the root: then a
+    one-token string such as ``photos/cat`` or ``/tmp/clip`` names a file, while ``I/O`` or
+    ``and/or`` (no folder ``I`` or ``and``) stays text."""
+    parent = path.parent
+    return parent not in (Path("."), Path(parent.anchor)) and _path_kind(parent) == "folder"
+
+
+def _path_kind(path: Path) -> str | None:
+    """``"file"``, ``"folder"``, ``"other"`` (a device, a socket) or ``None`` (nothing there,
+    or a name no file system can hold)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    return "file" if stat.S_ISREG(mode) else "folder" if stat.S_ISDIR(mode) else "other"
+
+
+def _existing_file(source: str | Path) -> Path:
+    """``source`` as the path of an existing file, else a ``ValueError`` naming it."""
+    path = Path(source)
+    kind = _path_kind(path)
+    if kind == "folder":
+        raise ValueError(f"{path} is a folder; give a media file")
+    if kind is None:
+        raise ValueError(f"no such file: {path}")
+    if kind == "other":
+        raise ValueError(f"{path} is not a regular file; give a media file")
+    return path
+
+
+def _loaded(segment: Image | Audio | Video) -> Segment:
+    """An explicit segment with its file or bytes read and checked now, before any model
+    work (a ``Video`` keeps its path or bytes once the file is known to exist: the video
+    encoder decodes it)."""
+    source = segment.source
+    if isinstance(source, (str, Path)):
+        source = _existing_file(source)
+        if isinstance(segment, Video):
+            return segment
+    if isinstance(segment, Image) and isinstance(source, (Path, bytes)):
+        name = str(source) if isinstance(source, Path) else "the image bytes"
+        return dataclasses.replace(segment, source=_open_image(source, name).copy())
+    if isinstance(segment, Audio) and source is not None:
+        return dataclasses.replace(segment, source=read_audio(source))
+    return segment
 
 
 def to_sample(inputs: Any, sample_rate: int | None = None, system: str | None = None) -> Sample:

@@ -104,6 +104,23 @@ def _build_encoders(config: OmniConfig) -> nn.ModuleDict:
     return nn.ModuleDict(built)
 
 
+def _unshare_encoders(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with encoder tensors that share storage with an earlier one copied: the
+    backbone's tied embeddings are transformers' to handle, a shared encoder tower is ours."""
+    seen: set[int] = set()
+    for name, tensor in state.items():
+        if name.startswith("encoders."):
+            if tensor.data_ptr() in seen:
+                state[name] = tensor.clone()
+            seen.add(tensor.data_ptr())
+    return state
+
+
+def _encoder_configs(encoders: nn.ModuleDict) -> dict[str, dict[str, Any]] | None:
+    """The ``config.encoders`` entry that rebuilds ``encoders`` as they are now."""
+    return {modality: encoder.to_config() for modality, encoder in encoders.items()} or None
+
+
 class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
     """Any-to-any model: one causal LM over the interleaved multimodal sequence."""
 
@@ -153,6 +170,21 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         if self.balance == "bias" and self.balancer is None:
             self.balancer = BiasBalancer(self.backbone, self.config.moe_bias_update_rate)
         return self.balancer
+
+    def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> None:
+        """transformers' ``save_pretrained``, writing as ``config.encoders`` the encoders the
+        model holds: one attached after construction (``model.encoders["video"] = ...``) is
+        saved with its weights and rebuilt by ``from_pretrained``; the config in memory is
+        left as it was. A tower two encoders share (a video encoder over the image encoder's
+        ViT) is saved once for each, so the reloaded model, whose encoders each own their
+        tower, answers the same."""
+        if kwargs.get("state_dict") is None:
+            kwargs["state_dict"] = _unshare_encoders(self.state_dict())
+        in_memory, self.config.encoders = self.config.encoders, _encoder_configs(self.encoders)
+        try:
+            super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            self.config.encoders = in_memory
 
     # --- inputs --------------------------------------------------------------------------
     def embed(self, input_ids: torch.Tensor, media: dict[str, list[Any]] | None) -> torch.Tensor:

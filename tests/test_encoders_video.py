@@ -1,4 +1,5 @@
-"""Video path: frames sampled from a real mp4 at a set fps, capped, timestamped, encoded."""
+"""Video path: frames sampled from a real mp4 at a set fps, capped, timestamped, encoded; a
+model with a video encoder builds from its config, saves, loads and answers a clip."""
 
 import av
 import numpy as np
@@ -6,16 +7,18 @@ import pytest
 import torch
 from PIL import Image
 
+import omni
 from encoders import VideoClip, VideoEncoder, VisionEncoder, build_encoder
+from omni.presets import MICRO_ENCODERS, build_micro_pipeline
 
 MICRO_VISION = {"image_size": 32, "out_dim": 24, "token_budget": 16}  # 8x8 patches, 4x4 merged
 
 
-def write_mp4(path, seconds: float = 2.0, fps: int = 10, size: int = 48) -> None:
-    """An mp4 whose frame i is a flat grey of brightness proportional to i."""
+def write_clip(path, seconds=2.0, fps=10, size=48, codec="mpeg4") -> None:
+    """A video whose frame i is a flat grey of brightness proportional to i (PyAV)."""
     frames = int(seconds * fps)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
+        stream = container.add_stream(codec, rate=fps)
         stream.width = stream.height = size
         stream.pix_fmt = "yuv420p"
         for i in range(frames):
@@ -28,7 +31,7 @@ def write_mp4(path, seconds: float = 2.0, fps: int = 10, size: int = 48) -> None
 @pytest.fixture(scope="module")
 def video_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("video") / "clip.mp4"
-    write_mp4(path)
+    write_clip(path)
     return path
 
 
@@ -96,3 +99,103 @@ def test_save_and_load_reproduce_outputs_exactly(video_path, tmp_path):
     assert build_encoder(encoder.to_config()).to_config() == encoder.to_config()
     with torch.no_grad():
         assert torch.equal(encoder([clip])[0], loaded([clip])[0])
+
+
+def test_build_encoder_takes_the_output_width_the_model_passes():
+    encoder = build_encoder({"type": "video", "vision": MICRO_VISION, "out_dim": 40})
+    clip = encoder.preprocess([Image.new("RGB", (32, 32))] * 2)
+    assert encoder([clip])[0].shape == (8, 40)
+    assert build_encoder(encoder.to_config()).to_config() == encoder.to_config()
+    with pytest.raises(ValueError, match="out_dim=40"):
+        VideoEncoder(VisionEncoder(**MICRO_VISION), out_dim=40)
+
+
+@pytest.mark.parametrize(("codec", "suffix"), [("mpeg4", "mp4"), ("libvpx", "webm")])
+def test_video_bytes_decode_like_the_file(tmp_path, codec, suffix):
+    path = tmp_path / f"clip.{suffix}"
+    write_clip(path, seconds=1.0, fps=8, size=32, codec=codec)
+    encoder = VideoEncoder(MICRO_VISION, fps=4.0)
+    from_file, from_bytes = encoder.preprocess(path), encoder.preprocess(path.read_bytes())
+    assert from_bytes.timestamps == from_file.timestamps == pytest.approx([0, 0.25, 0.5, 0.75])
+    assert torch.equal(from_bytes.frames, from_file.frames)
+    with pytest.raises(ValueError, match="cannot decode video the video bytes"):
+        encoder.preprocess(path.read_bytes()[:200])
+
+
+# --- a model with a video encoder, end to end ----------------------------------------------
+
+VIDEO_ENCODER = {
+    "type": "video",
+    "vision": {"model_name": "micro-vit", "image_size": 32},
+    "fps": 8.0,
+    "max_frames": 8,
+    "frame_budget": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """A tiny clip (8 frames of 32x32, 1 s) as an mp4 and as a webm."""
+    folder = tmp_path_factory.mktemp("clips")
+    write_clip(folder / "tiny.mp4", seconds=1.0, fps=8, size=32)
+    write_clip(folder / "tiny.webm", seconds=1.0, fps=8, size=32, codec="libvpx")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def video_pipe():
+    return build_micro_pipeline(encoders={**MICRO_ENCODERS, "video": VIDEO_ENCODER})
+
+
+def test_a_model_config_with_a_video_encoder_saves_loads_and_answers_a_clip(
+    video_pipe, clips, tmp_path
+):
+    question = "what happens in it?"
+    before = omni.generate([str(clips / "tiny.mp4"), question], model=video_pipe, max_new_tokens=5)
+    text_only = omni.generate(question, model=video_pipe, max_new_tokens=1)
+    # 8 frames of 1 slot each, a timestamp before each, and the video markers
+    assert before.usage["prompt_tokens"] >= text_only.usage["prompt_tokens"] + 8 * 2 + 2
+    video_pipe.save_pretrained(tmp_path)
+    loaded = omni.load(tmp_path)
+    assert loaded.model.encoders["video"].to_config() == (
+        video_pipe.model.encoders["video"].to_config()
+    )
+    after = omni.generate([str(clips / "tiny.mp4"), question], model=loaded, max_new_tokens=5)
+    assert after.tokens == before.tokens and after.usage == before.usage
+
+
+@pytest.mark.parametrize("name", ["tiny.mp4", "tiny.webm"])
+def test_video_file_bytes_are_a_video_input(video_pipe, clips, name):
+    as_path = video_pipe.generate([clips / name, "and now?"], max_new_tokens=4)
+    as_bytes = video_pipe.generate([(clips / name).read_bytes(), "and now?"], max_new_tokens=4)
+    assert as_bytes.tokens == as_path.tokens
+    assert as_bytes.usage["prompt_tokens"] == as_path.usage["prompt_tokens"]
+
+
+def test_a_video_encoder_attached_by_hand_is_saved_and_loaded(clips, tmp_path):
+    pipe = build_micro_pipeline()
+    image = pipe.model.encoders["image"]
+    pipe.model.encoders["video"] = VideoEncoder(image, fps=8.0, frame_budget=1)  # shared ViT
+    clip = pipe.model.encoders["video"].preprocess(clips / "tiny.mp4")
+    pipe.save_pretrained(tmp_path)
+    assert "video" not in pipe.model.config.encoders  # saving leaves the config in memory alone
+    loaded = omni.load(tmp_path)
+    with torch.no_grad():
+        expected = pipe.model.encoders["video"]([clip])[0]
+        assert torch.equal(loaded.model.encoders["video"]([clip])[0], expected)
+        assert torch.equal(
+            loaded.model.encoders["image"]([clip.frames[0]])[0], image([clip.frames[0]])[0]
+        )
+    result = loaded.generate([clips / "tiny.mp4", "what is it?"], max_new_tokens=3)
+    assert 1 <= len(result.tokens) <= 3
+
+
+def test_bad_video_inputs_to_the_pipeline_are_value_errors_naming_them(video_pipe, tmp_path):
+    with pytest.raises(ValueError, match="no such file: .*gone.mp4"):
+        video_pipe.generate([omni.Video(str(tmp_path / "gone.mp4")), "what?"])
+    broken = tmp_path / "broken.webm"
+    broken.write_bytes(b"\x1a\x45\xdf\xa3" + b"not a real matroska stream")
+    with pytest.raises(ValueError, match=f"cannot decode video {broken}"):
+        video_pipe.generate([str(broken), "what?"])
+    with pytest.raises(ValueError, match="cannot decode video the video bytes"):
+        video_pipe.generate([broken.read_bytes(), "what?"])

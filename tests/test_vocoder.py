@@ -84,6 +84,19 @@ def test_zero_shot_reference_clip_gives_unit_norm_embedding(vocoder: UnitVocoder
     assert wave.shape == (3 * 160,)
 
 
+def test_a_reference_clip_in_int16_or_stereo_embeds_like_its_mono_floats(
+    vocoder: UnitVocoder,
+) -> None:
+    clip = np.random.default_rng(1).normal(0, 0.1, RATE).clip(-1, 1).astype(np.float32)
+    pcm = np.round(clip * 32767).astype(np.int16)
+    expected = vocoder.embed_speaker(pcm.astype(np.float32) / 32768, RATE)
+    assert torch.allclose(vocoder.embed_speaker(pcm, RATE), expected, atol=1e-5)
+    stereo = np.stack([clip, clip])  # [channels, samples]: the mean, not the interleave
+    assert torch.allclose(
+        vocoder.embed_speaker(stereo, RATE), vocoder.embed_speaker(clip, RATE), atol=1e-6
+    )
+
+
 def test_streaming_equals_whole_utterance(vocoder: UnitVocoder) -> None:
     units = torch.randint(0, 32, (60,), generator=torch.Generator().manual_seed(1))
     _, whole = vocoder.decode(units, speaker="alice")

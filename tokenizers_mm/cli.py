@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.kind in ("bpe", "superbpe"):
         return _train_text(args, out)
+    from omni.common.audio import read_audio
+
     records = list(_manifest_records(args.data, args.split))
     options = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v}
     if args.kind == "image":
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.kind == "speech":
         from tokenizers_mm.audio import train_speech_tokenizer
 
-        clips = [(*_load_audio(path), text) for path, text in _segments(records, "audio") if text]
+        clips = [(*read_audio(path), text) for path, text in _segments(records, "audio") if text]
         _require(clips, "transcribed audio clips", args)
         train_speech_tokenizer(out, clips, seed=args.seed, **options)
     else:
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             train_encodec,
         )
 
-        clips = [_load_audio(path) for path, _ in _segments(records, "audio")]
+        clips = [read_audio(path) for path, _ in _segments(records, "audio")]
         _require(clips, "audio clips", args)
         config = EncodecConfig() if args.full else EncodecConfig.micro()
         config = dataclasses.replace(config, bandwidth=args.bandwidth)
@@ -155,13 +157,3 @@ def _load_image(path: Path) -> Any:
 
     with Image.open(path) as image:
         return image.copy()
-
-
-def _load_audio(path: Path) -> tuple[Any, int]:
-    import soundfile
-
-    try:
-        wave, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"cannot read audio {path}: {error}") from error
-    return wave.T, rate

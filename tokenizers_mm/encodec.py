@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from encoders.audio import to_mono
+from omni.common.audio import resample, to_mono
 from tokenizers_mm.base import CodeTokenizer
 
 SAMPLE_RATE = 24_000
@@ -215,10 +215,7 @@ def prepare_waveform(signal: Any, sample_rate: int) -> torch.Tensor:
     (empty, NaN or infinite audio -> ``ValueError``)."""
     if not isinstance(sample_rate, int) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    wave = to_mono(signal)
-    if sample_rate != SAMPLE_RATE:
-        wave = torchaudio.functional.resample(wave, sample_rate, SAMPLE_RATE)
-    return wave
+    return resample(to_mono(signal), sample_rate, SAMPLE_RATE)
 
 
 # -- training ------------------------------------------------------------------------------

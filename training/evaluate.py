@@ -258,20 +258,14 @@ class SpeechChecker:
 
     def features(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
         """Per-utterance normalised MFCCs (frames x 19, c0 dropped) of the voiced span."""
-        import torch
-        import torchaudio.functional as AF
+        from omni.common.audio import resample, to_mono
 
-        signal = torch.as_tensor(np.asarray(wave, dtype=np.float32))
-        if signal.ndim == 2:  # (channels, samples) -> mono
-            signal = signal.mean(0)
-        if signal.ndim != 1 or signal.numel() < sample_rate // 20:
+        signal = to_mono(wave, "the waveform")
+        if signal.numel() < sample_rate // 20:
             raise ValueError(
-                f"expected a mono waveform of at least 50 ms, got {tuple(signal.shape)}"
+                f"expected a mono waveform of at least 50 ms, got {tuple(np.shape(wave))}"
             )
-        if not torch.isfinite(signal).all():
-            raise ValueError("the waveform contains NaN or infinite samples")
-        if sample_rate != SAMPLE_RATE:
-            signal = AF.resample(signal, sample_rate, SAMPLE_RATE)
+        signal = resample(signal, sample_rate, SAMPLE_RATE)
         mfcc = self._mfcc(signal).T.numpy()  # frames x n_mfcc
         energy = mfcc[:, 0]
         voiced = np.nonzero(energy >= energy.max() - 0.35 * (energy.max() - energy.min()))[0]

@@ -7,7 +7,6 @@ checker compares against, so the checker is never judged on a voice it has heard
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 import time
@@ -105,8 +104,9 @@ class SpeechRenderer:
         return self._cache[key]
 
     def _synthesise(self, text: str, voice: Voice) -> np.ndarray:
-        import soundfile as sf
         import torch
+
+        from omni.common.audio import read_audio
 
         if not text.strip():
             raise ValueError("cannot speak an empty text")
@@ -117,7 +117,7 @@ class SpeechRenderer:
         self.espeak_seconds += time.perf_counter() - start
         if result.returncode != 0:
             raise RuntimeError(f"espeak-ng failed for voice {voice.id}: {result.stderr.decode()}")
-        wave, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")
+        wave, rate = read_audio(result.stdout)
         if rate != ESPEAK_SAMPLE_RATE:
             raise RuntimeError(f"espeak-ng wrote {rate} Hz audio, expected {ESPEAK_SAMPLE_RATE}")
         with torch.no_grad():
