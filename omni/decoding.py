@@ -96,7 +96,7 @@ class Decoder:
         self.pad = model.layout.special_id("<|pad|>")
         self.stats = DecodeStats()
         self.answers: list[list[int]] = []
-        self._masks: dict[int, torch.Tensor] = {}
+        self._masks: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def ids(self, values: list) -> torch.Tensor:
         """A long tensor on the model's device."""
@@ -106,9 +106,12 @@ class Decoder:
     def allowed(self, row: int, answer: list[int]) -> torch.Tensor:
         """The constraint's mask for the token after ``answer``, cached on the device."""
         mask = self.constraints[row].allowed(answer, self.max_new_tokens - len(answer))
-        if id(mask) not in self._masks:  # constraints hand out a few fixed masks
-            self._masks[id(mask)] = mask.to(self.device)
-        return self._masks[id(mask)]
+        # Constraints hand out a few fixed masks; each is copied to the device once. The CPU
+        # mask is kept beside its copy, so its id cannot be reused by another object.
+        source, on_device = self._masks.get(id(mask), (None, None))
+        if source is not mask:
+            source, on_device = self._masks.setdefault(id(mask), (mask, mask.to(self.device)))
+        return on_device
 
     def masked(self, logits: torch.Tensor, row: int, answer: list[int]) -> torch.Tensor:
         allowed = self.allowed(row, answer)

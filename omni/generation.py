@@ -1,11 +1,13 @@
 """The public API: ``omni.load``, ``omni.generate``, ``omni.generate_batch``, ``omni.stream``.
 
 Options (all keyword): ``max_new_tokens`` (256), ``temperature`` (0 = greedy), ``top_p``,
-``top_k``, ``seed``, ``voice`` (a speaker name or a reference clip: path or
-``(sample_rate, array)``), ``steps`` and ``guidance`` for images, ``think`` (bool),
-``speculative`` (MTP self-speculative decoding; on by default where the model has MTP),
-``sample_rate`` (for raw waveforms in ``inputs``). They are checked together, before any
-decoding, by ``omni.options.GenerationOptions``.
+``top_k``, ``seed`` (None: fresh randomness on every call; an integer reproduces the answer and
+its image), ``voice`` (a speaker name or a reference clip: path or ``(sample_rate, array)``),
+``steps`` and ``guidance`` for images, ``think`` (reason first, in a think block closed before
+any image or audio; the reasoning comes back in ``result.thinking``, apart from
+``result.text``), ``speculative`` (MTP self-speculative decoding; on by default where the model
+has MTP, drafting only while drafts pay), ``sample_rate`` (for raw waveforms in ``inputs``).
+They are checked together, before any decoding, by ``omni.options.GenerationOptions``.
 
 The model's device and dtype are chosen once, by ``omni.load(path, device=..., dtype=...)``;
 every tensor generation makes follows them.
