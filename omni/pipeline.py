@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoTokenizer
 
-from omni.audio_stream import AudioStream
 from omni.modeling import OmniForConditionalGeneration
 from omni.options import parse_device, parse_dtype
 from omni.planning import OUT_MODALITIES, answer_text, finish, plan
@@ -120,32 +120,39 @@ class OmniPipeline:
     ) -> Iterator[StreamEvent]:
         """Yield text pieces and audio chunks while the answer is generated; ends with ``done``.
 
-        The decoding loop runs here, step by step, in the consumer's thread; while an audio
-        block is open its units also go to the vocoder's chunked synthesis, so the first audio
-        arrives before the last unit is decoded.
+        One thread does it all: the decoding loop is a generator this one pulls from, and
+        while an audio block is open the vocoder's chunked synthesis pulls the units from that
+        same loop, so the first audio arrives before the last unit is decoded.
         """
         request = plan(self, [inputs], out_modality, options)
-        think = request.options.think
-        speech = AudioStream(self.decoders.get("audio"), request.voice, self.layout)
+        think, vocoder = request.options.think, self.decoders.get("audio")
+        tokens = (token for column in request.columns() for token in column[0])
         answer: list[int] = []
         shown = ""
-        try:
-            for column in request.columns():
-                for token in column[0]:
-                    answer.append(token)
-                    speech.feed(token)
-                for chunk in speech.ready():
-                    yield StreamEvent("audio", audio=chunk)
-                text = answer_text(self, answer, think)
-                if len(text) > len(shown) and not text.endswith("\ufffd"):
-                    yield StreamEvent("text", text=text[len(shown) :])
-                    shown = text
-        finally:
-            speech.close_block()
-        for chunk in speech.finish():
-            yield StreamEvent("audio", audio=chunk)
+        for token in tokens:
+            answer.append(token)
+            if token == self.layout.special_id("<|daud_start|>") and vocoder is not None:
+                units = _block_units(tokens, answer, self.layout.range_of("audio"))
+                first = next(units, None)  # a block cut off before any unit has no audio
+                if first is not None:
+                    for wave in vocoder.stream(chain([first], units), speaker=request.voice):
+                        yield StreamEvent("audio", audio=(vocoder.sample_rate, wave))
+            text = answer_text(self, answer, think) if token < self.layout.text_size else shown
+            if len(text) > len(shown) and not text.endswith("\ufffd"):
+                yield StreamEvent("text", text=text[len(shown) :])
+                shown = text
         text = answer_text(self, answer, think)
         if len(text) > len(shown):  # what was held back waiting for a multi-byte character
             yield StreamEvent("text", text=text[len(shown) :])
         result = finish(self, answer, request.decoder.stats, request)
         yield StreamEvent("done", result=result)
+
+
+def _block_units(tokens: Iterator[int], answer: list[int], audio: range) -> Iterator[list[int]]:
+    """The units of the open audio block, one chunk each, pulled from the decoding loop as
+    the vocoder asks for them; the block's end (or the answer's) stops them."""
+    for token in tokens:
+        answer.append(token)
+        if token not in audio:
+            return
+        yield [token - audio.start]

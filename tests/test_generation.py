@@ -104,15 +104,16 @@ def test_voices_change_the_audio(pipe, files):
 
 
 @contextmanager
-def favouring(pipe, name: str):
-    """The model strongly prefers the special token ``name`` wherever it is allowed."""
+def favouring(pipe, name: str, boost: float = 100.0):
+    """The model strongly prefers (or, with a negative ``boost``, avoids) the special token
+    ``name`` wherever it is allowed."""
     token = pipe.layout.special_id(name)
 
-    def boost(_module, _args, output):
-        output.logits[..., token] += 100.0
+    def shift(_module, _args, output):
+        output.logits[..., token] += boost
         return output
 
-    hook = pipe.model.register_forward_hook(boost)
+    hook = pipe.model.register_forward_hook(shift)
     try:
         yield
     finally:
@@ -182,6 +183,25 @@ def test_streamed_audio_joins_to_the_full_audio(pipe):
     chunks = [e.audio[1] for e in events if e.kind == "audio"]
     whole = pipe.generate("speak", "audio", **kwargs).audio[1]
     assert chunks and np.sqrt(np.mean((np.concatenate(chunks) - whole) ** 2)) < 1e-3
+
+
+def test_streamed_audio_starts_before_the_last_unit_in_the_callers_thread(pipe):
+    import threading
+
+    forwards: list[int] = []
+    hook = pipe.model.register_forward_pre_hook(lambda *_: forwards.append(1))
+    threads_before, first_audio, threads_seen = threading.active_count(), None, set()
+    try:
+        with favouring(pipe, "<|daud_end|>", -100.0):  # a long block: ends on the budget
+            for event in pipe.stream("speak", "audio", max_new_tokens=40, speculative=False):
+                threads_seen.add(threading.active_count())
+                if event.kind == "audio" and first_audio is None:
+                    first_audio = len(forwards)
+    finally:
+        hook.remove()
+    units = sum(1 for t in event.result.tokens if pipe.layout.lookup(t)[0] == "audio")
+    assert units > 30 and first_audio is not None and first_audio < len(forwards) - 20
+    assert threads_seen == {threads_before}  # no decode or vocoder thread of its own
 
 
 @settings(
