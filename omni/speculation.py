@@ -33,8 +33,8 @@ from omni.processor import OmniBatch
 class SpeculationPolicy:
     """Draft while the last ``window`` drafts were accepted at least ``min_acceptance`` of the
     time; otherwise probe with one draft after ``probe_every`` plain steps, doubling that gap
-    (up to ``max_probe_every``) after each rejected probe and probing again at once after an
-    accepted one.
+    (up to ``max_probe_every``) after each rejected probe, and probing again after one step
+    when a probe is accepted.
 
     With one extra token per accepted draft and about one plain step's cost per draft step, a
     draft pays once acceptance exceeds the relative cost of the wider forward and the MTP step;
@@ -67,7 +67,7 @@ class SpeculationPolicy:
         probe = not self.drafting
         self.recent.append(accepted)
         self.since_draft = 0
-        if probe and accepted:  # acceptance may be rising: check again at once
+        if probe and accepted:  # acceptance may be rising: check again on the next step
             self.gap = 1
         elif probe:
             self.gap = min(max(2 * self.gap, self.probe_every), self.max_probe_every)
