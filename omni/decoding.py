@@ -108,10 +108,9 @@ class Decoder:
         mask = self.constraints[row].allowed(answer, self.max_new_tokens - len(answer))
         # Constraints hand out a few fixed masks; each is copied to the device once. The CPU
         # mask is kept beside its copy, so its id cannot be reused by another object.
-        source, on_device = self._masks.get(id(mask), (None, None))
-        if source is not mask:
-            source, on_device = self._masks.setdefault(id(mask), (mask, mask.to(self.device)))
-        return on_device
+        if id(mask) not in self._masks:
+            self._masks[id(mask)] = (mask, mask.to(self.device))
+        return self._masks[id(mask)][1]
 
     def masked(self, logits: torch.Tensor, row: int, answer: list[int]) -> torch.Tensor:
         allowed = self.allowed(row, answer)

@@ -71,6 +71,8 @@ class GenerationOptions:
             _finite("guidance", self.guidance)
         if self.sample_rate is not None:
             _integer("sample_rate", self.sample_rate, minimum=1)
+        if self.think not in (True, False):
+            raise ValueError(f"think must be True or False, got {self.think!r}")
         if self.speculative not in (None, True, False):
             raise ValueError(f"speculative must be True, False or None, got {self.speculative!r}")
 

@@ -43,7 +43,9 @@ class GenerationPlan:
         return self.decoder.columns(self.batch)
 
 
-def plan(pipe: Any, requests: list[Any], out_modality: str, kwargs: dict[str, Any]):
+def plan(
+    pipe: Any, requests: list[Any], out_modality: str, kwargs: dict[str, Any]
+) -> GenerationPlan:
     """Check the options, the voice and the inputs, and build the batch and its decoder."""
     options = GenerationOptions.from_kwargs(kwargs)
     if out_modality not in OUT_MODALITIES:

@@ -45,6 +45,7 @@ BAD_OPTIONS = [
     ({"max_new_tokens": 0}, "max_new_tokens must be at least 1"),
     ({"max_new_tokens": "many"}, "max_new_tokens must be an integer"),
     ({"speculative": "yes"}, "speculative must be True, False or None"),
+    ({"think": "maybe"}, "think must be True or False"),
     ({"colour": "red"}, "unknown generation options: colour"),
 ]
 
