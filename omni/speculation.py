@@ -116,7 +116,7 @@ def speculative_columns(
     start = time.perf_counter()
     position = int(batch.position_ids[0, -1])
     token = decoder.choose(out.logits[0, -1], 0, answer)
-    yield [decoder.emit(0, [token])]
+    start = yield from decoder.hand_over([decoder.emit(0, [token])], start)
     drafts = _DraftState(model)
     prompt_next = torch.cat([batch.input_ids[:, 1:], decoder.ids([[token]])], dim=1)
     drafts.add(out.last_hidden_state, prompt_next, batch.position_ids)
@@ -132,7 +132,7 @@ def speculative_columns(
             emitted, position, token = _plain_step(decoder, drafts, cache, position, token)
         if not emitted:
             break
-        yield [emitted]
+        start = yield from decoder.hand_over([emitted], start)
     decoder.finish(start)
 
 
