@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 
+from omni.generate_cli import add_placement_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="a saved Omni model folder (default: the shipped model)")
+    add_placement_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 serves the network")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
     try:
-        pipe = omni.load(args.model)
+        pipe = omni.load(args.model, device=args.device, dtype=args.dtype)
     except ValueError as error:
         if args.model is None:
             raise ValueError(f"{error}. Start the demo on one: omni demo --model PATH") from error

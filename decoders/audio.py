@@ -187,7 +187,8 @@ class UnitVocoder(CodeDecoder):
     def forward(self, units: torch.Tensor, speaker_embedding: torch.Tensor) -> torch.Tensor:
         """``units [B, T]``, ``speaker_embedding [B, D]`` -> waveform ``[B, T * hop_length]``."""
         features = self.unit_embedding(units)
-        voice = speaker_embedding[:, None, :].expand(-1, units.shape[1], -1)
+        voice = speaker_embedding.to(features.device, features.dtype)[:, None, :]
+        voice = voice.expand(-1, units.shape[1], -1)
         features = torch.cat([features, voice], dim=-1).transpose(1, 2)
         return self.generator(features.unsqueeze(1), time_last=True).squeeze(1)
 
@@ -205,7 +206,8 @@ class UnitVocoder(CodeDecoder):
         if wave.numel() < sample_rate // 10:
             raise ValueError(f"reference clip too short: {wave.numel()} samples (< 0.1 s)")
         wave = resample(wave, sample_rate, self.sample_rate)
-        return self.speaker_encoder(wave[None])[0]
+        weight = self.unit_embedding.weight  # the clip goes where the vocoder lives
+        return self.speaker_encoder(wave[None].to(weight.device, weight.dtype))[0]
 
     def speaker_vector(self, speaker: Speaker | None) -> torch.Tensor:
         """Resolve a voice: a table name, a ``[D]`` embedding, or a ``(sample_rate, wave)``
@@ -232,7 +234,8 @@ class UnitVocoder(CodeDecoder):
         return vector
 
     def _units(self, units: Any) -> torch.Tensor:
-        return as_code_tensor(units, "speech units", self.config.num_units, ndim=1)
+        units = as_code_tensor(units, "speech units", self.config.num_units, ndim=1)
+        return units.to(self.unit_embedding.weight.device)
 
     # -- synthesis ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -249,7 +252,7 @@ class UnitVocoder(CodeDecoder):
             raise ValueError(f"unknown vocoder options: {', '.join(conditioning)}")
         units = self._units(codes)
         wave = self.synthesize(units, self.speaker_vector(speaker))
-        return self.sample_rate, wave.numpy().astype(np.float32)
+        return self.sample_rate, wave.float().cpu().numpy()
 
     @torch.no_grad()
     def stream(
@@ -262,7 +265,7 @@ class UnitVocoder(CodeDecoder):
         sides and only its centre is kept."""
         voice = self.speaker_vector(speaker)
         context, hop = self.config.stream_context, self.config.hop_length
-        units = torch.zeros(0, dtype=torch.long)
+        units = torch.zeros(0, dtype=torch.long, device=self.unit_embedding.weight.device)
         done = 0  # units whose audio has been yielded
         for chunk in unit_chunks:
             chunk = torch.as_tensor(chunk).reshape(-1)
@@ -271,12 +274,12 @@ class UnitVocoder(CodeDecoder):
             units = torch.cat([units, self._units(chunk)])
             ready = units.numel() - context
             if ready > done:
-                yield self._window(units, done, ready, voice, hop).numpy()
+                yield self._window(units, done, ready, voice, hop).float().cpu().numpy()
                 done = ready
         if units.numel() == 0:
             raise ValueError("speech units are empty; nothing to synthesise")
         if units.numel() > done:
-            yield self._window(units, done, units.numel(), voice, hop).numpy()
+            yield self._window(units, done, units.numel(), voice, hop).float().cpu().numpy()
 
     def _window(
         self, units: torch.Tensor, start: int, end: int, voice: torch.Tensor, hop: int

@@ -24,17 +24,8 @@ from PIL import Image
 from torch import nn
 
 from decoders.base import CodeDecoder, as_code_tensor
+from omni.common.ratios import ASPECT_RATIOS as RATIOS  # ratio name -> (width, height)
 
-# Ratio token name (width:height) -> (width, height) proportions.
-RATIOS: dict[str, tuple[int, int]] = {
-    "1:1": (1, 1),
-    "4:3": (4, 3),
-    "3:4": (3, 4),
-    "3:2": (3, 2),
-    "2:3": (2, 3),
-    "16:9": (16, 9),
-    "9:16": (9, 16),
-}
 # Every side is a multiple of this, so patching and the UNet's down/up-sampling divide it.
 SIDE_MULTIPLE = 16
 # Floor of sigma when turning a predicted x_0 into a velocity, only against division by 0.
@@ -134,6 +125,7 @@ class ImageDecoder(CodeDecoder):
     ) -> torch.Tensor:
         """Velocity ``noise - x_0`` implied by the predicted clean image (for the scheduler)."""
         sigmas = (timesteps / self.config.num_train_timesteps).clamp(min=MIN_SIGMA)
+        sigmas = sigmas.to(noisy.device, noisy.dtype)  # the velocity keeps the sample's dtype
         return (noisy - self(noisy, timesteps, codes)) / sigmas[:, None, None, None]
 
     def forward(
@@ -197,17 +189,28 @@ class ImageDecoder(CodeDecoder):
         width: int,
         steps: int = 8,
         guidance: float = 2.0,
-        seed: int = 0,
+        seed: int | None = 0,
     ) -> torch.Tensor:
-        """``[B, rows, cols]`` codes -> ``[B, 3, height, width]`` images in [-1, 1]."""
+        """``[B, rows, cols]`` codes -> ``[B, 3, height, width]`` images in [-1, 1].
+
+        The noise is made where the decoder lives, in its dtype (diffusers' ``randn_tensor``);
+        ``seed=None`` draws fresh noise on every call."""
+        from diffusers.utils.torch_utils import randn_tensor
+
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
-        batch = codes.shape[0]
-        generator = torch.Generator().manual_seed(seed)
-        x = torch.randn(batch, 3, height, width, generator=generator)
+        weight = self.code_embedding.weight
+        batch, codes = codes.shape[0], codes.to(weight.device)
+        generator = torch.Generator(device=weight.device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        shape = (batch, 3, height, width)
+        x = randn_tensor(shape, generator=generator, device=weight.device, dtype=weight.dtype)
         condition = torch.cat([codes, torch.full_like(codes, self.null_code)])
         scheduler = self.scheduler()
-        scheduler.set_timesteps(steps)
+        scheduler.set_timesteps(steps, device=weight.device)
         for t in scheduler.timesteps:
             both = self.velocity(torch.cat([x, x]), t.expand(2 * batch), condition)
             conditional, unconditional = both.chunk(2)
@@ -221,7 +224,7 @@ class ImageDecoder(CodeDecoder):
         ratio: str = "1:1",
         steps: int = 8,
         guidance: float = 2.0,
-        seed: int = 0,
+        seed: int | None = 0,
         **conditioning: Any,
     ) -> Image.Image:
         """Code grid ``[rows, cols]`` -> RGB image sized by the ratio token name."""
@@ -246,8 +249,8 @@ def object_mask(images: torch.Tensor) -> torch.Tensor:
 
 def to_pil(image: torch.Tensor) -> Image.Image:
     """``[3, H, W]`` in [-1, 1] -> RGB ``PIL.Image``."""
-    pixels = ((image.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    return Image.fromarray(pixels.numpy(), "RGB")
+    pixels = ((image.float().permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255)
+    return Image.fromarray(pixels.to(torch.uint8).cpu().numpy(), "RGB")
 
 
 def from_pil(image: Image.Image) -> torch.Tensor:

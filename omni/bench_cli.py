@@ -83,7 +83,7 @@ def measure(pipe, prompts, max_new_tokens: int, repeats: int = 3) -> dict:
     totals = {
         mode: {"tokens": 0, "decode_s": 0.0, "total_s": 0.0} for mode in ("plain", "speculative")
     }
-    drafts = accepted = 0
+    drafts = accepted = paused = 0
     identical = True
     for _ in range(repeats):
         for prompt in prompts:
@@ -99,6 +99,7 @@ def measure(pipe, prompts, max_new_tokens: int, repeats: int = 3) -> dict:
                 if mode == "speculative":
                     drafts += result.usage["drafts"]
                     accepted += result.usage["accepted_drafts"]
+                    paused += result.usage["paused_draft_steps"]
             identical &= answers["plain"] == answers["speculative"]
     figures: dict = {}
     for mode, total in totals.items():
@@ -108,6 +109,8 @@ def measure(pipe, prompts, max_new_tokens: int, repeats: int = 3) -> dict:
             "tokens_per_s_with_prefill": round(total["tokens"] / total["total_s"], 1),
         }
     figures["speculative"]["acceptance_rate"] = round(accepted / max(drafts, 1), 3)
+    # Steps the adaptive policy decoded without a draft, because recent drafts did not pay.
+    figures["speculative"]["paused_draft_steps"] = paused
     for key, name in (
         ("tokens_per_s", "speedup"),
         ("tokens_per_s_with_prefill", "speedup_with_prefill"),
@@ -166,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
         f"speedup              : {decoding['speedup']:.2f}x decoding, {decoding['speedup_with_prefill']:.2f}x with prefill (goal >= 1.5x)"
     )
     print(f"draft acceptance rate: {fast['acceptance_rate']:.1%}")
+    print(
+        f"steps without a draft: {fast['paused_draft_steps']} (drafting paused: too few accepted)"
+    )
     print(f"greedy outputs equal : {figures['decoding']['identical_greedy_output']}")
     if "streaming" in figures:
         stream = figures["streaming"]

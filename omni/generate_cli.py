@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output", help="file to write (PNG for images, WAV for audio, else text)")
     parser.add_argument("--model", help="a saved model folder (default: the shipped model)")
+    add_placement_arguments(parser)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--top-p", type=float, default=1.0)
@@ -25,6 +26,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=2.0, help="image guidance scale")
     parser.add_argument("--think", action="store_true")
     parser.add_argument("--no-speculative", action="store_true", help="plain decoding")
+
+
+def add_placement_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--dtype``, passed to ``omni.load`` (shared with ``omni demo``)."""
+    parser.add_argument("--device", help="where the model runs: cpu (default), cuda, cuda:1, mps")
+    parser.add_argument("--dtype", help="weights' dtype: float32 (default), bfloat16, float16")
+
+
+def check_output(output: str | None) -> Path | None:
+    """The output file, checked before anything is generated: its folder must exist."""
+    if output is None:
+        return None
+    path = Path(output)
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {output}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"cannot write {output}: it is a folder; name a file to write")
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
         options.update(steps=args.steps, guidance=args.guidance)
     if args.no_speculative:
         options["speculative"] = False
+    output = check_output(args.output)
+    pipe = omni.load(args.model, device=args.device, dtype=args.dtype)
     inputs = args.input if len(args.input) > 1 else args.input[0]
-    result = omni.generate(inputs, args.out_modality, model=args.model, **options)
-    output = Path(args.output) if args.output else None
+    result = pipe.generate(inputs, args.out_modality, **options)
     if args.out_modality == "image" and output is not None:
         result.image.save(output)
     elif args.out_modality == "audio" and output is not None:

@@ -1,10 +1,16 @@
 """The public API: ``omni.load``, ``omni.generate``, ``omni.generate_batch``, ``omni.stream``.
 
 Options (all keyword): ``max_new_tokens`` (256), ``temperature`` (0 = greedy), ``top_p``,
-``top_k``, ``seed``, ``voice`` (a speaker name or a reference clip: path or
-``(sample_rate, array)``), ``steps`` and ``guidance`` for images, ``think`` (bool),
-``speculative`` (MTP self-speculative decoding; on by default where the model has MTP),
-``sample_rate`` (for raw waveforms in ``inputs``).
+``top_k``, ``seed`` (None: fresh randomness on every call; an integer reproduces the answer and
+its image), ``voice`` (a speaker name or a reference clip: path or ``(sample_rate, array)``),
+``steps`` and ``guidance`` for images, ``think`` (reason first, in a think block closed before
+any image or audio; the reasoning comes back in ``result.thinking``, apart from
+``result.text``), ``speculative`` (MTP self-speculative decoding; on by default where the model
+has MTP, drafting only while drafts pay), ``sample_rate`` (for raw waveforms in ``inputs``).
+They are checked together, before any decoding, by ``omni.options.GenerationOptions``.
+
+The model's device and dtype are chosen once, by ``omni.load(path, device=..., dtype=...)``;
+every tensor generation makes follows them.
 """
 
 from __future__ import annotations
@@ -14,18 +20,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from omni.options import parse_device, parse_dtype
 from omni.pipeline import GenerationResult, OmniPipeline, StreamEvent
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default-model"
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: str) -> OmniPipeline:
-    return OmniPipeline.from_pretrained(path)
+def _load_cached(path: str, device: torch.device | None, dtype: torch.dtype | None) -> OmniPipeline:
+    return OmniPipeline.from_pretrained(path).to(device, dtype)
 
 
-def load(path: str | Path | None = None) -> OmniPipeline:
-    """A ready pipeline: ``None`` is the shipped default model, else a saved model folder."""
+def load(
+    path: str | Path | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+) -> OmniPipeline:
+    """A ready pipeline: ``None`` is the shipped default model, else a saved model folder.
+
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...) and ``dtype`` (``"float32"``,
+    ``"bfloat16"``, ``"float16"``, ...) place the model and its decoders; None keeps the saved
+    float32 weights on the CPU. A bad name is a ``ValueError`` before anything is read.
+    """
+    device, dtype = parse_device(device), parse_dtype(dtype)
     if path is None:
         if not (DEFAULT_MODEL / "config.json").is_file():
             raise ValueError(
@@ -39,7 +58,7 @@ def load(path: str | Path | None = None) -> OmniPipeline:
             f"{path} is not a folder; Omni loads models saved with save_pretrained (hub names "
             f"must be downloaded to a folder first: nothing is fetched at run time)"
         )
-    return _load_cached(str(folder.resolve()))
+    return _load_cached(str(folder.resolve()), device, dtype)
 
 
 def _pipeline(model: OmniPipeline | str | Path | None) -> OmniPipeline:

@@ -8,58 +8,28 @@ in the config (``code_tokenizers`` / ``decoders``). Loading never unpickles.
 from __future__ import annotations
 
 import json
-import queue
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image as PILImage
 from transformers import AutoTokenizer
 
 from omni.chat_template import attach_chat_template
-from omni.constraints import OutputConstraint
-from omni.decoding import Decoder, DecodeStats, Sampling, supports_speculation
-from omni.inputs import read_audio, to_sample
 from omni.modeling import OmniForConditionalGeneration
+from omni.options import parse_device, parse_dtype
+from omni.planning import OUT_MODALITIES, answer_text, finish, plan
 from omni.processor import OmniProcessor
-from omni.vocab import ASPECT_RATIOS
+from omni.results import GenerationResult, StreamEvent
 
-OUT_MODALITIES = ("text", "image", "audio", "auto")
+__all__ = ["OUT_MODALITIES", "GenerationResult", "OmniPipeline", "StreamEvent"]
+
 TOKENIZER_CLASSES = {
     "image": ("tokenizers_mm.vision", "SemanticImageTokenizer"),
     "speech": ("tokenizers_mm.audio", "SpeechUnitTokenizer"),
     "encodec": ("tokenizers_mm.encodec", "EncodecTokenizer"),
 }
-
-
-@dataclass
-class GenerationResult:
-    """One answer: its text, image and audio (any may be None), ids and figures."""
-
-    text: str = ""
-    image: PILImage.Image | None = None
-    audio: tuple[int, np.ndarray] | None = None
-    tokens: list[int] = field(default_factory=list)
-    images: list[PILImage.Image] = field(default_factory=list)
-    audios: list[tuple[int, np.ndarray]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    usage: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class StreamEvent:
-    """A piece of a streamed answer: ``text`` pieces, ``audio`` chunks, an ``image``, ``done``."""
-
-    kind: str
-    text: str = ""
-    audio: tuple[int, np.ndarray] | None = None
-    image: PILImage.Image | None = None
-    result: GenerationResult | None = None
 
 
 def _load_code_tokenizer(folder: Path):
@@ -120,6 +90,17 @@ class OmniPipeline:
         for modality, decoder in self.decoders.items():
             decoder.save_pretrained(folder / f"{modality}_decoder")
 
+    # --- placement ---------------------------------------------------------------------
+    def to(
+        self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
+    ) -> OmniPipeline:
+        """Move the model and its decoders to ``device`` / cast them to ``dtype`` (names such
+        as ``"cuda"`` and ``"bfloat16"`` are accepted); generation then follows them."""
+        device, dtype = parse_device(device), parse_dtype(dtype)
+        for module in (self.model, *self.decoders.values()):
+            module.to(device=device, dtype=dtype)
+        return self
+
     # --- generation ----------------------------------------------------------------------
     def generate(self, inputs: Any, out_modality: str = "text", **options: Any) -> GenerationResult:
         """Answer one request (see ``omni.generate`` for the options)."""
@@ -129,214 +110,50 @@ class OmniPipeline:
         self, requests: list[Any], out_modality: str = "text", **options: Any
     ) -> list[GenerationResult]:
         """Answer several requests as one left-padded batch (plain decoding)."""
-        plan = self._plan(requests, out_modality, options)
-        if len(requests) == 1 and plan["speculative"]:
-            output = plan["decoder"].run_speculative(plan["batch"])
-        else:
-            output = plan["decoder"].run(plan["batch"])
-        return [self._finish(answer, output.stats, plan) for answer in output.sequences]
+        request = plan(self, requests, out_modality, options)
+        for _ in request.columns():
+            pass
+        decoder = request.decoder
+        return [finish(self, answer, decoder.stats, request) for answer in decoder.answers]
 
     def stream(
         self, inputs: Any, out_modality: str = "text", **options: Any
     ) -> Iterator[StreamEvent]:
         """Yield text pieces and audio chunks while the answer is generated; ends with ``done``.
 
-        Decoding runs in one thread and, while an audio block is open, the vocoder's chunked
-        synthesis in another, so the first audio arrives before the last unit is decoded.
+        One thread does it all: the decoding loop is a generator this one pulls from, and
+        while an audio block is open the vocoder's chunked synthesis pulls the units from that
+        same loop, so the first audio arrives before the last unit is decoded.
         """
-        events: queue.Queue = queue.Queue()
-        plan = self._plan([inputs], out_modality, options, lambda _r, t: events.put(("tokens", t)))
-        outcome = plan["outcome"]
-        _spawn(self._decode_job(plan), events, outcome)
-        producers, answer, shown, units = 1, [], "", None
-        while producers:
-            kind, payload = events.get()
-            if kind == "finished":
-                producers -= 1
-            elif kind == "audio":
-                yield StreamEvent("audio", audio=payload)
-            elif kind == "tokens":
-                for token in payload:
-                    answer.append(token)
-                    units, started = self._route_unit(token, units, plan, events)
-                    producers += started
-                text = self._text_of(answer)
-                if len(text) > len(shown) and not text.endswith("\ufffd"):
-                    yield StreamEvent("text", text=text[len(shown) :])
-                    shown = text
-        if units is not None:
-            units.put(None)
-        if "error" in outcome:
-            raise outcome["error"]
-        text = self._text_of(answer)
+        request = plan(self, [inputs], out_modality, options)
+        think, vocoder = request.options.think, self.decoders.get("audio")
+        tokens = (token for column in request.columns() for token in column[0])
+        answer: list[int] = []
+        shown = ""
+        for token in tokens:
+            answer.append(token)
+            if token == self.layout.special_id("<|daud_start|>") and vocoder is not None:
+                units = _block_units(tokens, answer, self.layout.range_of("audio"))
+                first = next(units, None)  # a block cut off before any unit has no audio
+                if first is not None:
+                    for wave in vocoder.stream(chain([first], units), speaker=request.voice):
+                        yield StreamEvent("audio", audio=(vocoder.sample_rate, wave))
+            text = answer_text(self, answer, think) if token < self.layout.text_size else shown
+            if len(text) > len(shown) and not text.endswith("\ufffd"):
+                yield StreamEvent("text", text=text[len(shown) :])
+                shown = text
+        text = answer_text(self, answer, think)
         if len(text) > len(shown):  # what was held back waiting for a multi-byte character
             yield StreamEvent("text", text=text[len(shown) :])
-        output = outcome["output"]
-        yield StreamEvent("done", result=self._finish(output.sequences[0], output.stats, plan))
-
-    def _decode_job(self, plan: dict[str, Any]):
-        def job() -> None:
-            decoder = plan["decoder"]
-            run = decoder.run_speculative if plan["speculative"] else decoder.run
-            plan["outcome"]["output"] = run(plan["batch"])
-
-        return job
-
-    def _route_unit(self, token: int, units, plan: dict[str, Any], events: queue.Queue):
-        """Feed audio units to a running vocoder stream; start one at ``<|daud_start|>``."""
-        layout = self.layout
-        if token == layout.special_id("<|daud_start|>") and "audio" in self.decoders:
-            units = queue.Queue()
-            vocoder, chunks = self.decoders["audio"], _drain(units)
-            stream = vocoder.stream(chunks, speaker=plan["voice"])
-
-            def job() -> None:
-                for chunk in stream:
-                    events.put(("audio", (vocoder.sample_rate, chunk)))
-
-            _spawn(job, events, plan["outcome"])
-            return units, 1
-        if units is not None and token == layout.special_id("<|daud_end|>"):
-            units.put(None)
-            return None, 0
-        if units is not None and layout.lookup(token)[0] == "audio":
-            units.put([layout.lookup(token)[1]])
-        return units, 0
-
-    # --- planning and finishing ----------------------------------------------------------
-    def _plan(self, requests, out_modality, options, on_tokens=None) -> dict[str, Any]:
-        options = dict(options)
-        if out_modality not in OUT_MODALITIES:
-            raise ValueError(f"out_modality must be one of {OUT_MODALITIES}, got {out_modality!r}")
-        if out_modality in ("image", "audio") and out_modality not in self.decoders:
-            raise ValueError(
-                f"this model has no {out_modality} decoder, so it cannot answer with {out_modality}"
-            )
-        sample_rate = options.pop("sample_rate", None)
-        think = bool(options.pop("think", False))
-        max_new_tokens = int(options.pop("max_new_tokens", 256))
-        speculative = options.pop("speculative", None)
-        voice = options.pop("voice", None)
-        image_options = {k: options.pop(k) for k in ("steps", "guidance") if k in options}
-        sampling = Sampling(
-            temperature=float(options.pop("temperature", 0.0)),
-            top_p=float(options.pop("top_p", 1.0)),
-            top_k=int(options.pop("top_k", 0)),
-            seed=options.pop("seed", None),
-        )
-        if options:
-            raise ValueError(f"unknown generation options: {', '.join(sorted(options))}")
-        constraint = OutputConstraint(self.layout, out_modality)
-        if max_new_tokens < constraint.min_tokens():
-            raise ValueError(
-                f"max_new_tokens={max_new_tokens} is too small to close a {out_modality} answer: "
-                f"it needs at least {constraint.min_tokens()} tokens"
-            )
-        samples = [to_sample(r, sample_rate) for r in requests]
-        batch = self.processor(
-            samples, padding_side="left", add_generation_prompt=True, think=think
-        )
-        decoder = Decoder(
-            self.model, [constraint] * len(samples), sampling, max_new_tokens, on_tokens
-        )
-        if speculative is None:
-            speculative = supports_speculation(self.model)
-        elif speculative and not supports_speculation(self.model):
-            raise ValueError("speculative=True needs a model with an MTP module")
-        return {
-            "batch": batch,
-            "decoder": decoder,
-            "speculative": bool(speculative) and len(samples) == 1,
-            "voice": self._voice(voice),
-            "image_options": {**image_options, "seed": sampling.seed or 0},
-            "started": time.perf_counter(),
-            "outcome": {},
-        }
-
-    def _voice(self, voice: Any) -> Any:
-        if voice is None or isinstance(voice, str) and not Path(voice).is_file():
-            return voice
-        wave, rate = read_audio(voice)
-        return (rate, wave)
-
-    def _text_of(self, answer: list[int]) -> str:
-        text_ids = [t for t in answer if t < self.layout.text_size]
-        return self.tokenizer.decode(text_ids, skip_special_tokens=True)
-
-    def _finish(
-        self, answer: list[int], stats: DecodeStats, plan: dict[str, Any]
-    ) -> GenerationResult:
-        result = GenerationResult(text=self._text_of(answer), tokens=list(answer))
-        decode_start = time.perf_counter()
-        for kind, body in self._blocks(answer):
-            if kind == "image" and "image" in self.decoders:
-                codes, ratio = self._image_codes(body)
-                image = self.decoders["image"].decode(codes, ratio=ratio, **plan["image_options"])
-                result.images.append(image)
-            elif kind == "audio" and "audio" in self.decoders and body:
-                units = self.layout.ids_to_codes("audio", torch.tensor(body))
-                result.audios.append(self.decoders["audio"].decode(units, speaker=plan["voice"]))
-        result.image = result.images[0] if result.images else None
-        result.audio = result.audios[0] if result.audios else None
-        finished = time.perf_counter()
-        result.timings = {
-            "prefill_s": stats.prefill_s,
-            "decode_s": stats.decode_s,
-            "media_decode_s": finished - decode_start,
-            "total_s": finished - plan["started"],
-        }
-        result.usage = {
-            "prompt_tokens": stats.prompt_tokens,
-            "new_tokens": len(answer),
-            "forwards": stats.forwards,
-            "drafts": stats.drafts,
-            "accepted_drafts": stats.accepted,
-            "acceptance_rate": stats.acceptance_rate,
-        }
-        return result
-
-    def _blocks(self, answer: list[int]) -> Iterator[tuple[str, list[int]]]:
-        """Complete image / audio blocks of an answer: (kind, the ids between the markers)."""
-        layout = self.layout
-        pairs = {
-            layout.special_id("<|dimg_start|>"): ("image", layout.special_id("<|dimg_end|>")),
-            layout.special_id("<|daud_start|>"): ("audio", layout.special_id("<|daud_end|>")),
-        }
-        index = 0
-        while index < len(answer):
-            if answer[index] in pairs:
-                kind, closer = pairs[answer[index]]
-                if closer not in answer[index + 1 :]:
-                    return
-                end = answer.index(closer, index + 1)
-                yield kind, answer[index + 1 : end]
-                index = end
-            index += 1
-
-    def _image_codes(self, body: list[int]) -> tuple[torch.Tensor, str]:
-        ratio = self.layout.special_name(body[0])[len("<|ratio_") : -2]
-        codes = [t for t in body[1:] if self.layout.lookup(t)[0] == "image"]
-        rows, cols = self.layout.image_grid
-        if ratio not in ASPECT_RATIOS or len(codes) != rows * cols:
-            raise ValueError(f"malformed image block: {len(codes)} codes for a {rows}x{cols} grid")
-        return self.layout.ids_to_codes("image", torch.tensor(codes)).reshape(rows, cols), ratio
+        result = finish(self, answer, request.decoder.stats, request)
+        yield StreamEvent("done", result=result)
 
 
-def _drain(units: queue.Queue) -> Iterator[list[int]]:
-    """Unit chunks from a queue until its ``None`` sentinel."""
-    while (chunk := units.get()) is not None:
-        yield chunk
-
-
-def _spawn(job, events: queue.Queue, outcome: dict[str, Any]) -> None:
-    """Run a job in a daemon thread; errors go to ``outcome``; always report ``finished``."""
-
-    def run() -> None:
-        try:
-            job()
-        except Exception as error:  # handed to the consumer, raised in its thread
-            outcome.setdefault("error", error)
-        finally:
-            events.put(("finished", None))
-
-    threading.Thread(target=run, daemon=True).start()
+def _block_units(tokens: Iterator[int], answer: list[int], audio: range) -> Iterator[list[int]]:
+    """The units of the open audio block, one chunk each, pulled from the decoding loop as
+    the vocoder asks for them; the block's end (or the answer's) stops them."""
+    for token in tokens:
+        answer.append(token)
+        if token not in audio:
+            return
+        yield [token - audio.start]

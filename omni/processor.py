@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from omni.blocks import BlockCodec
 from omni.chat_template import text_block_size
 from omni.sequence import Audio, Image, Sample, Segment, Text, Turn, Video
 from omni.vocab import PLACEHOLDERS, VocabLayout
@@ -106,6 +107,7 @@ class OmniProcessor:
         self.encoders = dict(encoders or {})
         self.code_tokenizers = dict(code_tokenizers or {})
         self.max_length = max_length
+        self.blocks = BlockCodec(layout)
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any) -> OmniProcessor:
@@ -250,23 +252,9 @@ class OmniProcessor:
 
     def discrete_ids(self, modality: str, codes: torch.Tensor, ratio: str = "1:1") -> list[int]:
         """The marker-framed id run of an image code grid or an audio unit sequence."""
-        layout = self.layout
         if modality == "audio":
-            if codes.dim() != 1 or codes.numel() == 0:
-                raise ValueError(
-                    f"audio codes must be a non-empty 1-D sequence, got {tuple(codes.shape)}"
-                )
-            body = layout.codes_to_ids("audio", codes).tolist()
-            return [layout.special_id("<|daud_start|>"), *body, layout.special_id("<|daud_end|>")]
-        if codes.dim() != 2 or tuple(codes.shape) != tuple(layout.image_grid):
-            raise ValueError(
-                f"image codes must be a {layout.image_grid[0]}x{layout.image_grid[1]} grid, "
-                f"got shape {tuple(codes.shape)}"
-            )
-        ids = [layout.special_id("<|dimg_start|>"), layout.ratio_id(ratio)]
-        for row in layout.codes_to_ids("image", codes):
-            ids += [*row.tolist(), layout.special_id("<|dimg_eol|>")]
-        return ids + [layout.special_id("<|dimg_eoi|>"), layout.special_id("<|dimg_end|>")]
+            return self.blocks.encode_audio(codes)
+        return self.blocks.encode_image(codes, ratio)
 
     # --- batching ------------------------------------------------------------------------
     def collate(self, encoded: list[EncodedSample], padding_side: str = "right") -> OmniBatch:

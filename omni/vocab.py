@@ -15,12 +15,18 @@ from typing import Any
 
 import torch
 
+from omni.common.ratios import ASPECT_RATIOS as RATIO_PROPORTIONS
+from omni.common.ratios import ratio_token
+
 MODALITIES = ("text", "special", "image", "audio")
 OUTPUT_MODALITIES = ("text", "image", "audio")
 ROLES = ("system", "user", "assistant")
 
 # Aspect-ratio tokens: the image decoder reads the output size from the one in the sequence.
-ASPECT_RATIOS = ("1:1", "4:3", "3:4", "16:9", "9:16")
+ASPECT_RATIOS = tuple(RATIO_PROPORTIONS)
+# The first vocabulary had five ratio tokens before <|daud_start|>; later ones are appended at the
+# end of SPECIAL_TOKENS, so the ids of every earlier token stay what saved checkpoints expect.
+_FIRST_RATIOS = 5
 
 # Fixed order: appending new names at the end keeps existing ids stable across versions.
 SPECIAL_TOKENS: tuple[str, ...] = (
@@ -35,7 +41,7 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     "<|dimg_eol|>",
     "<|dimg_eoi|>",
     "<|dimg_end|>",
-    *(f"<|ratio_{ratio}|>" for ratio in ASPECT_RATIOS),
+    *(ratio_token(ratio) for ratio in ASPECT_RATIOS[:_FIRST_RATIOS]),
     # discrete audio: <|daud_start|> units ... <|daud_end|>
     "<|daud_start|>",
     "<|daud_end|>",
@@ -49,6 +55,7 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     "<|video_start|>",
     "<|video_pad|>",
     "<|video_end|>",
+    *(ratio_token(ratio) for ratio in ASPECT_RATIOS[_FIRST_RATIOS:]),
 )
 
 PLACEHOLDERS = {"image": "<|image_pad|>", "audio": "<|audio_pad|>", "video": "<|video_pad|>"}
@@ -125,10 +132,17 @@ class VocabLayout:
             raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
         return self.special_id(f"<|{role}|>")
 
+    @property
+    def aspect_ratios(self) -> tuple[str, ...]:
+        """The ratios this vocabulary has tokens for (older checkpoints have fewer)."""
+        return tuple(r for r in ASPECT_RATIOS if ratio_token(r) in self.specials)
+
     def ratio_id(self, ratio: str) -> int:
-        if ratio not in ASPECT_RATIOS:
-            raise ValueError(f"unknown aspect ratio {ratio!r}; expected one of {ASPECT_RATIOS}")
-        return self.special_id(f"<|ratio_{ratio}|>")
+        if ratio not in self.aspect_ratios:
+            raise ValueError(
+                f"unknown aspect ratio {ratio!r}; expected one of {self.aspect_ratios}"
+            )
+        return self.special_id(ratio_token(ratio))
 
     def token_id(self, modality: str, code: int) -> int:
         """Id of ``code`` in block ``modality`` (for ``special``, the index in ``specials``)."""
@@ -196,7 +210,7 @@ class VocabLayout:
             return self.mask("text", "<think>", "</think>", "<|endofturn|>")
         if modality == "image":
             markers = ("<|dimg_start|>", "<|dimg_eol|>", "<|dimg_eoi|>", "<|dimg_end|>")
-            ratios = [f"<|ratio_{r}|>" for r in ASPECT_RATIOS]
+            ratios = [ratio_token(r) for r in self.aspect_ratios]
             return self.mask("image", *markers, *ratios, "<|endofturn|>")
         if modality == "audio":
             return self.mask("audio", "<|daud_start|>", "<|daud_end|>", "<|endofturn|>")

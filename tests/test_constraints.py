@@ -4,6 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from omni.blocks import BlockCodec
 from omni.constraints import ConstrainedLogits, OutputConstraint
 from omni.vocab import VocabLayout
 
@@ -59,10 +60,50 @@ def test_audio_answers_hold_only_audio_units(seed, steps):
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000))
-def test_text_answers_never_hold_codes(seed):
+def test_text_answers_hold_only_text_then_end_the_turn(seed):
     answer = decode(OutputConstraint(LAYOUT, "text"), seed, 20)
-    assert all(LAYOUT.lookup(i)[0] in ("text", "special") for i in answer)
-    assert not any(LAYOUT.lookup(i)[0] in ("image", "audio") for i in answer)
+    end, pad = LAYOUT.special_id("<|endofturn|>"), LAYOUT.special_id("<|pad|>")
+    said = answer[: answer.index(end)] if end in answer else answer
+    reasoning_marks = {LAYOUT.special_id("<think>"), LAYOUT.special_id("</think>")}
+    assert all(i < LAYOUT.text_size or i in reasoning_marks for i in said)
+    assert all(i == pad for i in answer[len(said) + 1 :])
+
+
+def decode_within(constraint: OutputConstraint, seed: int, budget: int) -> list[int]:
+    """Greedy decoding of random logits under the constraint, with a token budget."""
+    generator = torch.Generator().manual_seed(seed)
+    answer: list[int] = []
+    while len(answer) < budget and LAYOUT.special_id("<|endofturn|>") not in answer:
+        scores = torch.randn(LAYOUT.total_size, generator=generator) * 5
+        allowed = constraint.allowed(answer, budget - len(answer))
+        answer.append(int(scores.masked_fill(~allowed, float("-inf")).argmax()))
+    return answer
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    modality=st.sampled_from(["image", "audio"]),
+    extra=st.integers(0, 30),
+)
+def test_a_think_block_closes_before_the_media_block_opens(seed, modality, extra):
+    constraint = OutputConstraint(LAYOUT, modality, think=True)
+    answer = decode_within(constraint, seed, constraint.min_tokens() + extra)
+    close = answer.index(LAYOUT.special_id("</think>"))
+    assert all(i < LAYOUT.text_size for i in answer[:close])  # reasoning is text only
+    opening = "<|dimg_start|>" if modality == "image" else "<|daud_start|>"
+    assert answer[close + 1] == LAYOUT.special_id(opening)
+    assert answer[-1] == LAYOUT.special_id("<|endofturn|>")
+    (block,) = BlockCodec(LAYOUT).blocks(answer)
+    assert type(block).__name__ == ("ImageBlock" if modality == "image" else "AudioBlock")
+
+
+def test_min_tokens_of_a_thinking_image_answer_counts_the_closing_marker():
+    plain, thinking = (
+        OutputConstraint(LAYOUT, "image"),
+        OutputConstraint(LAYOUT, "image", think=True),
+    )
+    assert thinking.min_tokens() == plain.min_tokens() + 1
 
 
 def test_min_tokens_of_an_image_block():

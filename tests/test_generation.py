@@ -1,6 +1,7 @@
 """omni.generate / generate_batch / stream on a randomly initialised micro pipeline."""
 
 import io
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from PIL import Image as PILImage
 
 import omni
 from decoders.vision import image_shape
+from omni.blocks import BlockCodec
 from omni.presets import build_micro_pipeline
 
 
@@ -77,9 +79,10 @@ def test_waveform_with_sample_rate(pipe):
 
 def test_image_answer_is_a_decoded_image_of_the_ratio_size(pipe):
     result = pipe.generate("draw a red circle", "image", max_new_tokens=90, steps=2, seed=3)
-    ratio = pipe.layout.special_name(result.tokens[1])[len("<|ratio_") : -2]
-    height, width = image_shape(ratio, 64)
+    (block,) = BlockCodec(pipe.layout).blocks(result.tokens)
+    height, width = image_shape(block.ratio, 64)
     assert isinstance(result.image, PILImage.Image) and result.image.size == (width, height)
+    assert len(result.tokens) == BlockCodec(pipe.layout).image_block_length + 1
     assert result.tokens[-1] == pipe.layout.special_id("<|endofturn|>")
 
 
@@ -100,9 +103,60 @@ def test_voices_change_the_audio(pipe, files):
     assert not np.allclose(a.audio[1], b.audio[1]) and not np.allclose(a.audio[1], c.audio[1])
 
 
-def test_auto_mode_keeps_blocks_well_formed(pipe):
-    result = pipe.generate("anything", "auto", max_new_tokens=40, seed=1, temperature=1.0)
-    assert len(result.images) <= 1 and isinstance(result.text, str)
+@contextmanager
+def favouring(pipe, name: str, boost: float = 100.0):
+    """The model strongly prefers (or, with a negative ``boost``, avoids) the special token
+    ``name`` wherever it is allowed."""
+    token = pipe.layout.special_id(name)
+
+    def shift(_module, _args, output):
+        output.logits[..., token] += boost
+        return output
+
+    hook = pipe.model.register_forward_hook(shift)
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
+def test_auto_mode_opens_and_closes_an_image_block(pipe):
+    with favouring(pipe, "<|dimg_start|>"):
+        result = pipe.generate("anything", "auto", max_new_tokens=100, seed=1, temperature=1.0)
+    codec = BlockCodec(pipe.layout)
+    assert result.tokens[0] == pipe.layout.special_id("<|dimg_start|>")
+    assert pipe.layout.special_id("<|dimg_end|>") == result.tokens[codec.image_block_length - 1]
+    # Once the image is closed, another no longer fits the 100-token budget: exactly one.
+    assert len(result.images) == 1 and isinstance(result.images[0], PILImage.Image)
+    assert result.tokens.count(pipe.layout.special_id("<|dimg_start|>")) == 1
+
+
+def test_thinking_is_kept_apart_from_the_answer_text(pipe):
+    from omni.decoding import DecodeStats
+    from omni.planning import finish, plan
+
+    def encode(text: str) -> list[int]:
+        return pipe.tokenizer.encode(text, add_special_tokens=False)
+
+    request = plan(pipe, ["why?"], "text", {"think": True, "max_new_tokens": 40})
+    answer = [*encode("red is warm"), pipe.layout.special_id("</think>"), *encode("it is red")]
+    result = finish(
+        pipe, [*answer, pipe.layout.special_id("<|endofturn|>")], DecodeStats(), request
+    )
+    assert result.thinking == "red is warm" and result.text == "it is red"
+
+
+@pytest.mark.parametrize("modality", ["image", "audio"])
+def test_thinking_media_answers_close_the_think_block_first(pipe, modality):
+    options = dict(think=True, max_new_tokens=95, steps=1, seed=2, temperature=1.0)
+    result = pipe.generate("draw or say it", modality, **options)
+    close = result.tokens.index(pipe.layout.special_id("</think>"))
+    opening = "<|dimg_start|>" if modality == "image" else "<|daud_start|>"
+    assert result.tokens[close + 1] == pipe.layout.special_id(opening)
+    assert result.text == ""
+    reasoning = pipe.tokenizer.decode(result.tokens[:close], skip_special_tokens=True)
+    assert result.thinking == reasoning and result.thinking.strip()
+    assert (result.image if modality == "image" else result.audio) is not None
 
 
 def test_batched_greedy_equals_one_at_a_time(pipe, red_square_module):
@@ -129,6 +183,25 @@ def test_streamed_audio_joins_to_the_full_audio(pipe):
     chunks = [e.audio[1] for e in events if e.kind == "audio"]
     whole = pipe.generate("speak", "audio", **kwargs).audio[1]
     assert chunks and np.sqrt(np.mean((np.concatenate(chunks) - whole) ** 2)) < 1e-3
+
+
+def test_streamed_audio_starts_before_the_last_unit_in_the_callers_thread(pipe):
+    import threading
+
+    forwards: list[int] = []
+    hook = pipe.model.register_forward_pre_hook(lambda *_: forwards.append(1))
+    threads_before, first_audio, threads_seen = threading.active_count(), None, set()
+    try:
+        with favouring(pipe, "<|daud_end|>", -100.0):  # a long block: ends on the budget
+            for event in pipe.stream("speak", "audio", max_new_tokens=40, speculative=False):
+                threads_seen.add(threading.active_count())
+                if event.kind == "audio" and first_audio is None:
+                    first_audio = len(forwards)
+    finally:
+        hook.remove()
+    units = sum(1 for t in event.result.tokens if pipe.layout.lookup(t)[0] == "audio")
+    assert units > 30 and first_audio is not None and first_audio < len(forwards) - 20
+    assert threads_seen == {threads_before}  # no decode or vocoder thread of its own
 
 
 @settings(
