@@ -1,0 +1,92 @@
+"""Every ```python block of README.md and docs/*.md runs as printed.
+
+Each block runs in its own interpreter (``sys.executable``) with the repository on the path.
+The working folder holds the repository's shipped files (``assets/``, ``configs/``, linked
+read-only), so a block reads them by the same relative paths a reader uses from the repository
+root, and whatever it writes (``runs/...``) lands in a scratch folder, not in the checkout. The
+blocks of one document run in order in one folder, so a later block may use what an earlier
+one saved, as a reader going down the page would.
+
+A block may be skipped only by a marker line right above it in the document,
+``<!-- docs-test: skip-without-cuda -->``, and only when this machine has no CUDA device.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(
+    r"(?:<!-- docs-test: (?P<marker>[\w-]+) -->\n)?```python\n(?P<code>.*?)^```", re.S | re.M
+)
+MARKERS = {"skip-without-cuda": torch.cuda.is_available}
+SHIPPED = ("assets", "configs")
+
+
+def python_blocks(document: Path) -> list[tuple[str | None, str]]:
+    return [(m["marker"], m["code"]) for m in BLOCK.finditer(document.read_text(encoding="utf-8"))]
+
+
+def test_the_docs_have_python_examples() -> None:
+    counts = {doc.name: len(python_blocks(doc)) for doc in DOCUMENTS}
+    assert counts["README.md"] >= 1
+    assert sum(counts.values()) >= 10, counts
+
+
+def test_block_markers_are_known() -> None:
+    for document in DOCUMENTS:
+        for marker, _ in python_blocks(document):
+            assert marker is None or marker in MARKERS, f"{document.name}: unknown {marker!r}"
+
+
+LINK = re.compile(r"\]\((?!https?://)(?P<target>[^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_relative_links_point_to_files_in_the_repository() -> None:
+    for document in DOCUMENTS:
+        for match in LINK.finditer(document.read_text(encoding="utf-8")):
+            target = (document.parent / match["target"]).resolve()
+            assert target.exists(), f"{document.name} links to a missing {match['target']}"
+
+
+@pytest.fixture(scope="module")
+def workdirs(tmp_path_factory) -> dict[str, Path]:
+    """One scratch folder per document, holding links to the shipped files."""
+    folders = {}
+    for document in DOCUMENTS:
+        folder = tmp_path_factory.mktemp(document.stem)
+        for name in SHIPPED:
+            (folder / name).symlink_to(ROOT / name, target_is_directory=True)
+        folders[document.name] = folder
+    return folders
+
+
+def run_block(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda d: d.name)
+def test_python_blocks_run_as_printed(document: Path, workdirs: dict[str, Path]) -> None:
+    for index, (marker, code) in enumerate(python_blocks(document)):
+        if marker is not None and not MARKERS[marker]():
+            continue
+        done = run_block(code, workdirs[document.name])
+        assert done.returncode == 0, (
+            f"{document.name}, python block {index + 1}:\n{code}\n--- stderr ---\n{done.stderr[-4000:]}"
+        )
