@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from omni.pipeline import GenerationResult, OmniPipeline, StreamEvent
+from omni.resources import shipped_path
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default-model"
+DEFAULT_MODEL = shipped_path("assets/default-model")  # the checkout's, or the wheel's copy
 
 
 @lru_cache(maxsize=4)
