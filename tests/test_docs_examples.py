@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,36 @@ def test_relative_links_point_to_files_in_the_repository() -> None:
         for match in LINK.finditer(document.read_text(encoding="utf-8")):
             target = (document.parent / match["target"]).resolve()
             assert target.exists(), f"{document.name} links to a missing {match['target']}"
+
+
+SHELL_BLOCK = re.compile(r"^```bash\n(?P<code>.*?)^```", re.S | re.M)
+OPTIONAL = re.compile(r"\[[^\]]*\]")  # "[--lr 1e-4]": an option the text calls optional
+
+
+def omni_command_lines(document: Path) -> list[list[str]]:
+    """The arguments of every ``omni ...`` (or ``-m omni.cli ...``) line of the shell blocks."""
+    commands = []
+    for block in SHELL_BLOCK.finditer(document.read_text(encoding="utf-8")):
+        for line in block["code"].replace("\\\n", " ").splitlines():
+            words = shlex.split(OPTIONAL.sub("", line), comments=True)
+            for program in ("omni", ".venv/bin/omni", "omni.cli"):
+                if program in words:
+                    commands.append(words[words.index(program) + 1 :])
+                    break
+    return commands
+
+
+def test_omni_commands_in_the_docs_parse() -> None:
+    from omni.cli import build_parser
+
+    parser = build_parser()
+    commands = [(doc.name, argv) for doc in DOCUMENTS for argv in omni_command_lines(doc)]
+    assert len(commands) >= 20
+    for name, argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{name}: omni {shlex.join(argv)} does not parse")
 
 
 @pytest.fixture(scope="module")
