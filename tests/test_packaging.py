@@ -1,7 +1,8 @@
 """A non-editable install works: the wheel carries what commands read at run time.
 
 The wheel is built from a copy of the checkout (no stale ``build/`` folder, nothing written into
-the checkout) and installed offline (``--no-deps --no-index``) into a fresh venv. That venv sees
+the checkout) without build isolation, with the setuptools the ``test`` extra installs, and
+installed offline (``--no-deps --no-index``) into a fresh venv. That venv sees
 the packages this interpreter already has (torch, transformers, ...), so nothing is downloaded:
 ``--system-site-packages`` reaches only the base interpreter's packages, so when the tests run
 inside a venv a ``.pth`` file adds that venv's site-packages too. Every command runs from a
