@@ -17,8 +17,9 @@ install: .venv/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# MODEL=DIR serves a saved model folder instead of the shipped default (make demo MODEL=runs/micro).
 demo: install
-	.venv/bin/omni demo
+	.venv/bin/omni demo $(if $(MODEL),--model $(MODEL))
 
 test: install
 	.venv/bin/ruff check .

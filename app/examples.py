@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+from omni.resources import missing_shipped, shipped_path
+
+EXAMPLES_DIR = shipped_path("assets/examples")  # the checkout's, or the wheel's copy
 SCENE = EXAMPLES_DIR / "scene.png"
 SENTENCE = EXAMPLES_DIR / "sentence.wav"
 QUESTION = EXAMPLES_DIR / "question.wav"
@@ -28,6 +30,8 @@ def example_rows(voices: list[str], out_modalities: list[str]) -> list[tuple[str
     choosing a voice other than the default. Rows whose output the model cannot produce are
     left out.
     """
+    if not SCENE.is_file():
+        raise missing_shipped("assets/examples", "the demo's example files")
     voice = voices[-1] if voices else None
     rows = [
         ("Caption an image", {"text": CAPTION_PROMPT, "files": [str(SCENE)]}, "text"),

@@ -45,6 +45,11 @@ TEXT = ["translate"]  # text-only at this scale: the CPU budget goes to steps, n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/context-extension")
+    parser.add_argument(
+        "--results",
+        default=str(Path(__file__).with_suffix(".json")),
+        help="where the figures go (default: beside this script, committed)",
+    )
     parser.add_argument("--short", type=int, default=64, help="pretraining length (tokens)")
     parser.add_argument("--pretrain-steps", type=int, default=1000)
     parser.add_argument("--extend-steps", type=int, default=1000)
@@ -217,6 +222,7 @@ def main() -> None:
             print(f"{name}: {key} {before:.4f} -> {after:.4f} ({100 * change:+.1f}%)")
     report["setup"]["wall_s"] = time.perf_counter() - began
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out / 'report.json'} and {out}/niah-*.png")
 
 

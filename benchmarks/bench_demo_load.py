@@ -13,6 +13,7 @@ within ``--rss-tolerance`` of its start.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -140,6 +141,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="the server's concurrency limit")
     parser.add_argument("--rss-tolerance", type=float, default=0.10)
     parser.add_argument("--settle-s", type=float, default=30.0, help="wait for RSS to come back")
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).with_suffix(".json")),
+        help="where the figures go (default: beside this script, committed)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="omni-load-") as scratch:
@@ -169,12 +175,12 @@ def main() -> int:
     latencies = np.array([seconds for _, seconds, _ in results if seconds is not None])
     errors = [(kind, error) for kind, seconds, error in results if seconds is None]
     growth = end_rss / start_rss - 1
+    p50, p95 = np.percentile(latencies, [50, 95]).tolist() if len(latencies) else (None, None)
     print(f"sessions x requests: {args.sessions} x {args.requests} = {len(results)}")
     print(f"answered: {len(latencies)}, errors: {len(errors)}, burst: {burst_s:.1f} s")
     for kind, error in errors[:5]:
         print(f"  error ({kind}): {error}")
     if len(latencies):
-        p50, p95 = np.percentile(latencies, [50, 95])
         print(f"latency p50 {p50:.2f} s, p95 {p95:.2f} s, max {latencies.max():.2f} s")
         for kind, _ in REQUESTS:
             mine = [seconds for k, seconds, _ in results if k == kind and seconds is not None]
@@ -187,6 +193,23 @@ def main() -> int:
     )
     ok = not errors and growth <= args.rss_tolerance
     print("OK" if ok else "FAILED")
+    figures = {
+        "sessions": args.sessions,
+        "requests_per_session": args.requests,
+        "concurrency": args.concurrency,
+        "answered": len(latencies),
+        "errors": len(errors),
+        "burst_s": round(burst_s, 2),
+        "latency_p50_s": p50,
+        "latency_p95_s": p95,
+        "rss_mib": {
+            "start": round(start_rss / mib),
+            "peak": round(sampler.peak / mib),
+            "after": round(end_rss / mib),
+        },
+        "ok": ok,
+    }
+    Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if ok else 1
 
 

@@ -102,6 +102,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--encoder", default=None, help="pretrained vision encoder folder")
     parser.add_argument("--assets", default=None, help="copy the trained tokenizer here")
+    parser.add_argument(
+        "--results",
+        default=str(Path(__file__).with_suffix(".json")),
+        help="where the figures go (default: beside this script, committed)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -127,6 +132,7 @@ def main() -> None:
     }
     print(json.dumps(results, indent=2))
     (out / "results.json").write_text(json.dumps(results, indent=2))
+    Path(args.results).write_text(json.dumps(results, indent=2) + "\n")
     if args.assets:
         tokenizer.save_pretrained(args.assets)
         (Path(args.assets) / "benchmark.json").write_text(json.dumps(results, indent=2))

@@ -129,6 +129,11 @@ def unit_ids(tokenizer: SpeechUnitTokenizer, clips: list[Clip]) -> list[tuple[to
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/speech_units")
+    parser.add_argument(
+        "--results",
+        default=str(Path(__file__).with_suffix(".json")),
+        help="where the figures go (default: beside this script, committed)",
+    )
     parser.add_argument("--train-scenes", type=int, default=600)
     parser.add_argument("--test-scenes", type=int, default=40)
     parser.add_argument("--steps", type=int, default=1500)
@@ -220,7 +225,9 @@ def main() -> None:
     for i in range(0, len(test), max(1, len(test) // 6)):
         print(f"  ref {test[i][1]!r}\n  hyp {hypotheses[i]!r}")
     print(json.dumps(results, indent=2, ensure_ascii=False))
-    (out / f"results{args.tag}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+    (out / f"results{args.tag}.json").write_text(text)
+    Path(args.results).write_text(text)
     if args.assets:
         tokenizer.save_pretrained(args.assets)
         shutil.copy(out / f"results{args.tag}.json", Path(args.assets) / "benchmark.json")

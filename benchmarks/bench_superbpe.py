@@ -348,6 +348,12 @@ def main() -> None:
     parser.add_argument(
         "--korean-weight", type=int, default=2, help="times the Korean training text is repeated"
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).with_suffix(".json"),
+        help="where the figures go (default: beside this script, committed)",
+    )
     args = parser.parse_args()
 
     corpus = load_corpus(args.cache, args.deb_root, args.rebuild)
@@ -364,6 +370,7 @@ def main() -> None:
         "| superwords | SuperBPE train s |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
     for vocab_size in args.vocab_sizes:
         bpe = train_bpe(train, vocab_size)
         base = {lang: bytes_per_token(bpe, corpus[lang]["held_out"]) for lang in ("en", "ko")}
@@ -374,10 +381,13 @@ def main() -> None:
             superbpe = train_superbpe(train, vocab_size, transition)
             seconds = time.perf_counter() - start
             cells = []
+            row = {"vocab_size": vocab_size, "transition": fraction, "seconds": round(seconds)}
             for lang in ("en", "ko"):
                 s = bytes_per_token(superbpe, corpus[lang]["held_out"])
                 cells += [f"{base[lang]:.3f}", f"{s:.3f}", f"{s / base[lang]:.3f}x"]
+                row[f"bytes_per_token_{lang}"] = {"bpe": base[lang], "superbpe": s}
             share = superword_share(superbpe)
+            rows.append({**row, "superword_share": share})
             print(
                 f"| {len(bpe):,} / {len(superbpe):,} | {fraction:.2f} ({transition:,}) | "
                 + " | ".join(cells)
@@ -388,6 +398,8 @@ def main() -> None:
                 superbpe.save_pretrained(args.save / f"superbpe_{vocab_size}_{fraction:.2f}")
         if args.save:
             bpe.save_pretrained(args.save / f"bpe_{vocab_size}")
+    figures = {"korean_weight": args.korean_weight, "runs": rows}
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +53,7 @@ def _tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
-def bench_generation(n: int) -> None:
+def bench_generation(n: int) -> dict:
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
         renderer = SpeechRenderer()
         start = time.perf_counter()
@@ -67,9 +68,16 @@ def bench_generation(n: int) -> None:
         f"= {100 * renderer.espeak_seconds / seconds:.0f}% of it; "
         f"same seed byte-identical: {identical}"
     )
+    return {
+        "samples": n,
+        "files": files,
+        "seconds": round(seconds, 1),
+        "espeak_seconds": round(renderer.espeak_seconds, 1),
+        "same_seed_byte_identical": identical,
+    }
 
 
-def bench_image_checker(n_scenes: int) -> None:
+def bench_image_checker(n_scenes: int) -> dict:
     rng = np.random.default_rng(20261129)
     scenes = [sample_scene(rng, n_objects=1 + i % 2) for i in range(n_scenes)]
     exact = 0
@@ -92,6 +100,12 @@ def bench_image_checker(n_scenes: int) -> None:
         f"image checker: {100 * exact / n_scenes:.1f}% of {n_scenes} scenes exactly right "
         f"({per_attribute})"
     )
+    names = ("shape", "colour", "size", "position")
+    figures = {
+        "scenes": n_scenes,
+        "exact": exact / n_scenes,
+        "per_attribute": {k: hits / attribute_total for k, hits in zip(names, attribute_hits)},
+    }
     for label, transform in [
         ("blur 0.5", lambda s: render_scene(s).filter(ImageFilter.GaussianBlur(0.5))),
         ("blur 0.8", lambda s: render_scene(s).filter(ImageFilter.GaussianBlur(0.8))),
@@ -101,6 +115,8 @@ def bench_image_checker(n_scenes: int) -> None:
         subset = scenes[:200]
         right = sum(set(check_image(transform(s))) == s.attributes for s in subset)
         print(f"  {label}: {100 * right / len(subset):.1f}% of {len(subset)} scenes")
+        figures[f"exact[{label}, {len(subset)} scenes]"] = right / len(subset)
+    return figures
 
 
 def _speech_cases(lang: str, n: int, seed: int) -> list[tuple[list[str], int]]:
@@ -128,10 +144,11 @@ def _speech_cases(lang: str, n: int, seed: int) -> list[tuple[list[str], int]]:
     return cases
 
 
-def bench_speech_checker(n_cases: int) -> None:
+def bench_speech_checker(n_cases: int) -> dict:
     renderer = SpeechRenderer()
     checker = SpeechChecker(renderer=renderer)
     noise_rng = np.random.default_rng(0)
+    figures = {}
     for lang in ("en", "ko"):
         cases = _speech_cases(lang, n_cases, seed=7 if lang == "en" else 8)
         single = SpeechChecker([REFERENCE_VOICES[lang][0]], renderer)  # one male voice
@@ -160,11 +177,21 @@ def bench_speech_checker(n_cases: int) -> None:
             f"one male reference voice on female speech: "
             f"{100 * single_hits[0] / single_hits[1]:.1f}%; {seconds:.0f} s"
         )
+        figures[lang] = {
+            "cases": len(cases),
+            "right": total / len(cases),
+            "right_by_gender": {g: h[0] / max(1, h[1]) for g, h in hits.items()},
+            "chance": float(chance),
+            "right_with_20db_noise": noisy_hits / len(cases),
+            "one_male_reference_on_female_speech": single_hits[0] / max(1, single_hits[1]),
+        }
+    return figures
 
 
-def bench_spoken_captions(n_captions: int) -> None:
+def bench_spoken_captions(n_captions: int) -> dict:
     checker = SpeechChecker()
     rng = np.random.default_rng(11)
+    figures = {}
     for lang in ("en", "ko"):
         voices = GENERATION_VOICES[lang]
         correct, sizes = 0, []
@@ -179,6 +206,12 @@ def bench_spoken_captions(n_captions: int) -> None:
             f"spoken captions {lang}: {100 * correct / n_captions:.1f}% of {n_captions} "
             f"(mean {np.mean(sizes):.0f} candidates); {seconds:.0f} s"
         )
+        figures[lang] = {
+            "captions": n_captions,
+            "right": correct / n_captions,
+            "mean_candidates": float(np.mean(sizes)),
+        }
+    return figures
 
 
 def main() -> None:
@@ -190,16 +223,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parts = ("generation", "image", "speech", "captions")
     parser.add_argument("--parts", nargs="+", choices=parts, default=list(parts))
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).with_suffix(".json")),
+        help="where the figures go (default: beside this script, committed)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if "generation" in args.parts:
-        bench_generation(args.n)
-    if "image" in args.parts:
-        bench_image_checker(args.scenes)
-    if "speech" in args.parts:
-        bench_speech_checker(args.speech)
-    if "captions" in args.parts:
-        bench_spoken_captions(args.captions)
+    benches = {
+        "generation": lambda: bench_generation(args.n),
+        "image": lambda: bench_image_checker(args.scenes),
+        "speech": lambda: bench_speech_checker(args.speech),
+        "captions": lambda: bench_spoken_captions(args.captions),
+    }
+    figures = {part: benches[part]() for part in parts if part in args.parts}
+    Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

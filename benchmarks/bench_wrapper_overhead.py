@@ -10,8 +10,10 @@ changes cancel out. Goal: at most 1.05.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -36,6 +38,11 @@ def main() -> None:
     parser.add_argument("--model", default="micro-hcx-omni")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).with_suffix(".json")),
+        help="where the figures go (default: beside this script, committed)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     model, processor = build_micro(args.model, encoders={}, mtp_layers=0)
@@ -67,6 +74,15 @@ def main() -> None:
     print(f"backbone.generate : {t_backbone * 1e3:8.1f} ms ({args.tokens / t_backbone:.0f} tok/s)")
     print(f"omni wrapper      : {t_wrapper * 1e3:8.1f} ms ({args.tokens / t_wrapper:.0f} tok/s)")
     print(f"overhead ratio    : {t_wrapper / t_backbone:.3f} (goal <= 1.05)")
+    figures = {
+        "model": args.model,
+        "new_tokens": args.tokens,
+        "repeats": args.repeats,
+        "backbone_generate_ms": round(t_backbone * 1e3, 1),
+        "omni_wrapper_ms": round(t_wrapper * 1e3, 1),
+        "overhead_ratio": round(t_wrapper / t_backbone, 3),
+    }
+    Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ import torch
 
 from omni.options import parse_device, parse_dtype
 from omni.pipeline import GenerationResult, OmniPipeline, StreamEvent
+from omni.resources import shipped_path
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default-model"
+DEFAULT_MODEL = shipped_path("assets/default-model")  # the checkout's, or the wheel's copy
 
 
 @lru_cache(maxsize=4)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from decoders import load_decoder
@@ -23,6 +26,7 @@ from decoders.audio_train import (
     warm_start,
 )
 from decoders.checkpoint import load_training_state, save_training_state
+from training.metrics import mcd, mel_frames, unit_griffin_lim, unit_mel_table, wilson_interval
 
 RATE = 4000  # 160 samples per unit at 25 Hz: a micro rate that keeps every test fast
 
@@ -95,6 +99,52 @@ def test_a_reference_clip_in_int16_or_stereo_embeds_like_its_mono_floats(
     assert torch.allclose(
         vocoder.embed_speaker(stereo, RATE), vocoder.embed_speaker(clip, RATE), atol=1e-6
     )
+
+
+# The shipped vocoder and four clips of the toy world's examples, each in a known voice.
+SHIPPED_VOCODER = Path(__file__).parents[1] / "assets" / "decoders" / "vocoder"
+EXAMPLE_MEDIA = Path(__file__).parents[1] / "assets" / "toyworld-examples" / "media"
+VOICE_CLIPS = {
+    "en+f2-p60-s150": "asr-000002.wav",
+    "en+m7-p35-s175": "tts-000003.wav",
+    "ko+m3-p50-s160": "spoken_vqa-000004-question.wav",
+    "ko+m7-p35-s175": "spoken_vqa-000004-answer.wav",
+}
+
+
+def _voice_clip(voice: str) -> tuple[int, np.ndarray]:
+    wave, rate = sf.read(EXAMPLE_MEDIA / VOICE_CLIPS[voice], dtype="float32")
+    return rate, wave
+
+
+@pytest.mark.parametrize("voice", sorted(VOICE_CLIPS))
+def test_shipped_speaker_encoder_recognises_the_voice_of_a_reference_clip(voice: str) -> None:
+    vocoder = load_decoder(SHIPPED_VOCODER)
+    similarity = vocoder.speaker_table @ vocoder.speaker_vector(_voice_clip(voice))
+    assert vocoder.config.speakers[int(similarity.argmax())] == voice
+
+
+def test_zero_shot_synthesis_sounds_like_the_reference_voice() -> None:
+    """Units of one sentence, decoded with a reference clip of voice A and of voice B: each
+    resynthesis is closer (speaker-encoder cosine) to its own reference's voice than the other
+    resynthesis is."""
+    from tokenizers_mm.audio import SpeechUnitTokenizer
+
+    vocoder = load_decoder(SHIPPED_VOCODER)
+    tokenizer = SpeechUnitTokenizer.from_pretrained(
+        SHIPPED_VOCODER.parents[1] / "tokenizers" / "speech"
+    )
+    wave, rate = sf.read(SHIPPED_VOCODER.parents[1] / "examples" / "sentence.wav", dtype="float32")
+    units = tokenizer.encode(wave, sample_rate=rate)
+    voices = ["en+f2-p60-s150", "en+m7-p35-s175"]
+    table = {name: vocoder.speaker_table[vocoder.config.speakers.index(name)] for name in voices}
+    heard = {}
+    for voice in voices:
+        out_rate, out = vocoder.decode(units, speaker=_voice_clip(voice))
+        heard[voice] = vocoder.speaker_vector((out_rate, out))
+    female, male = voices
+    assert heard[female] @ table[female] > heard[male] @ table[female] + 0.2
+    assert heard[male] @ table[male] > heard[female] @ table[male] + 0.2
 
 
 def test_streaming_equals_whole_utterance(vocoder: UnitVocoder) -> None:
@@ -304,18 +354,7 @@ def test_encodec_decoder_wraps_the_tokenizer(tmp_path) -> None:
         decoder.decode(torch.zeros(2, 0, dtype=torch.long))
 
 
-# -- the benchmark's helpers: mel-cepstral distortion, unit-mel baseline, intervals ---------
-
-
-def _bench_decoders():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "benchmarks" / "bench_decoders.py"
-    spec = importlib.util.spec_from_file_location("bench_decoders_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# -- the benchmark's metrics (training.metrics): mel-cepstral distortion, unit-mel baseline, intervals
 
 
 def _vowel(formants: list[float], f0: float = 120.0, rate: int = 16000) -> torch.Tensor:
@@ -333,7 +372,6 @@ def _vowel(formants: list[float], f0: float = 120.0, rate: int = 16000) -> torch
 def test_mcd_is_zero_small_and_large_on_known_cases() -> None:
     import torchaudio
 
-    mcd = _bench_decoders().mcd
     a, b = _vowel([700, 1200, 2600]), _vowel([300, 2300, 3000])
     noisy = a + 0.003 * torch.randn(a.shape, generator=torch.Generator().manual_seed(0))
     assert mcd(a, a) == pytest.approx(0.0, abs=1e-6)
@@ -351,31 +389,32 @@ def test_mcd_is_zero_small_and_large_on_known_cases() -> None:
 
 
 def test_unit_mel_table_averages_each_units_frames_per_voice() -> None:
-    bench = _bench_decoders()
     hop = 640  # 25 Hz at 16 kHz
     a, b = _vowel([700, 1200, 2600])[: 8 * hop], _vowel([300, 2300, 3000])[: 8 * hop]
-    log_a = torch.log(bench.mel_frames(a, hop).clamp(min=1e-10)).T
-    log_b = torch.log(bench.mel_frames(b, hop).clamp(min=1e-10)).T
+    log_a = torch.log(mel_frames(a, hop).clamp(min=1e-10)).T
+    log_b = torch.log(mel_frames(b, hop).clamp(min=1e-10)).T
     units = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2])
     clips = [{"wave": a, "units": units, "voice": "x"}, {"wave": b, "units": units, "voice": "y"}]
-    table = bench.unit_mel_table(clips, num_units=4, hop=hop)
+    table = unit_mel_table(clips, num_units=4, hop=hop)
     torch.testing.assert_close(table["x"][0], log_a[:2].mean(0))
     torch.testing.assert_close(table["y"][2], log_b[5:8].mean(0))
     # unit 3 was never spoken: the overall mean frame, in both voices
     overall = torch.cat([log_a[:8], log_b[:8]]).mean(0)
     torch.testing.assert_close(table["x"][3], overall)
     # Griffin-Lim from a voice's table returns a wave as long as asked
-    wave = bench.unit_griffin_lim({"units": units, "voice": "x", "wave": a}, table, hop)
+    wave = unit_griffin_lim({"units": units, "voice": "x", "wave": a}, table, hop)
     assert wave.shape == a.shape and torch.isfinite(wave).all()
 
 
 def test_wilson_interval_matches_known_values() -> None:
-    wilson = _bench_decoders().wilson_interval
-    low, high = wilson(0.9, 400)
+    low, high = wilson_interval(0.9, 400)
     assert low == pytest.approx(0.8667, abs=1e-3) and high == pytest.approx(0.9257, abs=1e-3)
     # all right or all wrong: the interval touches the bound and still has width
-    assert wilson(1.0, 10)[1] == pytest.approx(1.0) and wilson(1.0, 10)[0] < 0.75
-    assert wilson(0.0, 10)[0] == pytest.approx(0.0, abs=1e-12) and wilson(0.0, 10)[1] > 0.25
+    assert wilson_interval(1.0, 10)[1] == pytest.approx(1.0) and wilson_interval(1.0, 10)[0] < 0.75
+    assert (
+        wilson_interval(0.0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+        and wilson_interval(0.0, 10)[1] > 0.25
+    )
 
 
 def test_remap_starts_new_units_from_the_old_units_they_cover() -> None:

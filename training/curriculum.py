@@ -139,7 +139,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no recipe file at {path}")
+        from omni.resources import shipped_path
+
+        raise ValueError(
+            f"no recipe file at {path} (the shipped recipes: {shipped_path('configs')})"
+        )
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a YAML mapping")
