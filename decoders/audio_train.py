@@ -29,8 +29,8 @@ from decoders.audio_losses import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from decoders.checkpoint import load_training_state, save_training_state
 from decoders.schedule import warmup_stable_decay
+from omni.common.checkpoint import load_training_state, save_training_state
 
 
 @dataclass

@@ -12,9 +12,9 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from decoders.checkpoint import load_training_state, save_training_state
 from decoders.schedule import warmup_stable_decay
 from decoders.vision import ImageDecoder
+from omni.common.checkpoint import load_training_state, save_training_state
 
 
 @dataclass

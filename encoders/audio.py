@@ -142,6 +142,7 @@ class AudioEncoder(ContinuousEncoder):
     """
 
     modality = "audio"
+    kind = "audio"
 
     def __init__(
         self,

@@ -65,6 +65,7 @@ class VideoEncoder(ContinuousEncoder):
     """
 
     modality = "video"
+    kind = "video"
 
     def __init__(
         self,

@@ -23,8 +23,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from decoders.checkpoint import load_training_state, save_training_state
 from encoders.vision import VisionEncoder
+from omni.common.checkpoint import load_training_state, save_training_state
 
 # (images, labels [B, n_tasks, grid, grid]) for a batch size and a random generator.
 BatchFn = Callable[[int, np.random.Generator], tuple[list, torch.Tensor]]

@@ -85,7 +85,7 @@ def run_python(args: list[str], timeout: int = 300) -> None:
 
 def test_checkpoint_restores_model_optimizer_and_data_state(world, tmp_path):
     from omni.processor import OmniProcessor
-    from training.cli import load_model
+    from training.models import load_model
 
     recipe_path = write_curriculum(tmp_path, world, "micro-llama", steps=3, checkpoint_every=2)
     curriculum = Curriculum.load(recipe_path)
@@ -179,7 +179,7 @@ def test_fsdp2_two_processes_match_one_process_and_resume(world, tmp_path):
     scatters it back and repeats the uninterrupted run."""
     from omni.modeling import OmniForConditionalGeneration
     from omni.processor import OmniProcessor
-    from training.cli import load_model
+    from training.models import load_model
 
     recipe_path = write_curriculum(
         tmp_path, world, "micro-k-exaone", steps=4, checkpoint_every=2, warmup_steps=1
@@ -230,7 +230,7 @@ def test_fsdp2_two_processes_match_one_process_and_resume(world, tmp_path):
 
 def test_fsdp_outside_torchrun_is_a_clear_error(world, tmp_path):
     from omni.processor import OmniProcessor
-    from training.cli import load_model
+    from training.models import load_model
 
     curriculum = Curriculum.load(write_curriculum(tmp_path, world, "micro-llama", steps=1))
     model, tokenizer = load_model(None, curriculum.model)

@@ -22,7 +22,7 @@ from decoders.audio_train import (
     train_vocoder,
     warm_start,
 )
-from decoders.checkpoint import load_training_state, save_training_state
+from omni.common.checkpoint import load_training_state, save_training_state
 
 RATE = 4000  # 160 samples per unit at 25 Hz: a micro rate that keeps every test fast
 

@@ -348,7 +348,7 @@ def train_speech_tokenizer(
     """
     from tqdm import tqdm
 
-    from decoders.checkpoint import load_training_state, save_training_state
+    from omni.common.checkpoint import load_training_state, save_training_state
 
     out_dir = Path(out_dir)
     data = _clips_16k(clips)

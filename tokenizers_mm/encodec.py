@@ -281,7 +281,7 @@ def train_encodec(
     ``checkpoint_every`` steps and the final tokenizer to ``out_dir`` via ``save_pretrained``.
     Returns the loss of every step run.
     """
-    from decoders.checkpoint import load_training_state, save_training_state
+    from omni.common.checkpoint import load_training_state, save_training_state
 
     config = config or EncodecTrainConfig()
     if not clips:

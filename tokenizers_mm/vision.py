@@ -271,7 +271,7 @@ def train_image_tokenizer(
     """
     from tqdm import tqdm
 
-    from decoders.checkpoint import load_training_state, save_training_state
+    from omni.common.checkpoint import load_training_state, save_training_state
 
     out_dir = Path(out_dir)
     checkpoint = out_dir / "checkpoint"

@@ -1,4 +1,5 @@
-"""Resumable training state for the decoder trainers, as safetensors + JSON (never pickle).
+"""Resumable training state for every trainer here (decoders, tokenizers, encoders), as
+safetensors + JSON (never pickle).
 
 A checkpoint folder holds ``state.safetensors`` (module weights and optimizer moments, under
 ``module/<name>/...`` and ``optim/<name>/<param index>/...``) and ``state.json`` (the step and
