@@ -13,6 +13,7 @@ resumed run sees exactly the samples the interrupted one would have seen.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -24,26 +25,14 @@ from typing import Any
 
 import torch
 
+from omni.common.manifest import IssueLog, ManifestIssue, read_records, record_split
 from omni.processor import EncodedSample, OmniBatch, OmniProcessor
 from omni.sequence import Audio, Image, Sample, Turn, Video
 
 log = logging.getLogger(__name__)
-ON_ERROR = ("skip", "raise")
 
 
 # --- manifests ---------------------------------------------------------------------------
-@dataclass
-class ManifestIssue:
-    """A manifest line that was not used, and why (file and 1-based line number)."""
-
-    path: Path
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.reason}"
-
-
 @dataclass
 class Record:
     """One usable manifest line: the sample plus where it came from."""
@@ -66,12 +55,15 @@ def _media_paths(sample: Sample) -> list[str]:
 
 
 class Manifest:
-    """The samples of one JSONL manifest, checked line by line.
+    """The samples of one JSONL manifest (read by ``omni.common.manifest``: a record without a
+    ``split`` is in ``train``), checked line by line.
 
     A line that is not JSON, has an unknown segment type or points at a missing media file is
-    a :class:`ManifestIssue`: logged with file and line number and skipped
-    (``on_error="skip"``), or a ``ValueError`` naming them (``on_error="raise"``). It is never
-    dropped silently: ``issues`` lists them all.
+    a :class:`ManifestIssue`, and so is a media file found corrupt when its sample is encoded
+    (``reject``): logged once with file and line number and skipped (``on_error="skip"``), or
+    a ``ValueError`` naming them (``on_error="raise"``). It is never dropped silently:
+    ``issues`` lists them all. ``select`` gives the records of one split and task list
+    without reading the file again, sharing the issues.
     """
 
     def __init__(
@@ -81,37 +73,44 @@ class Manifest:
         tasks: Sequence[str] | None = None,
         on_error: str = "skip",
     ) -> None:
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.issue_log = IssueLog(on_error)
         self.path = Path(path)
         if not self.path.is_file():
             raise ValueError(f"no manifest at {self.path}")
-        self.issues: list[ManifestIssue] = []
         self.records: list[Record] = []
         root = self.path.parent
-        with self.path.open(encoding="utf-8") as file:
-            for number, text in enumerate(file, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    data = json.loads(text)
-                    sample = Sample.from_dict(data, root=root)
-                    missing = [p for p in _media_paths(sample) if not Path(p).is_file()]
-                    if missing:
-                        raise ValueError(f"missing media file {missing[0]}")
-                except (ValueError, TypeError, KeyError) as error:
-                    issue = ManifestIssue(self.path, number, str(error))
-                    if on_error == "raise":
-                        raise ValueError(str(issue)) from error
-                    log.warning("skipping manifest line %s", issue)
-                    self.issues.append(issue)
-                    continue
-                record_split = data.get("split", "train")
-                if split is not None and record_split != split:
-                    continue
-                if tasks is not None and sample.task not in tasks:
-                    continue
-                self.records.append(Record(sample, record_split, number))
+        for number, data in read_records(self.path, self.issue_log):
+            try:
+                sample = Sample.from_dict(data, root=root)
+                missing = [p for p in _media_paths(sample) if not Path(p).is_file()]
+                if missing:
+                    raise ValueError(f"missing media file {missing[0]}")
+            except (ValueError, TypeError, KeyError) as error:
+                self.reject(number, str(error), error)
+                continue
+            self.records.append(Record(sample, record_split(data), number))
+        self.records = self._matching(split, tasks)
+
+    @property
+    def issues(self) -> list[ManifestIssue]:
+        return self.issue_log.issues
+
+    def _matching(self, split: str | None, tasks: Sequence[str] | None) -> list[Record]:
+        return [
+            r
+            for r in self.records
+            if (split is None or r.split == split) and (tasks is None or r.sample.task in tasks)
+        ]
+
+    def select(self, split: str | None = None, tasks: Sequence[str] | None = None) -> Manifest:
+        """The records of ``split`` and ``tasks`` (None: all) as a manifest of their own."""
+        view = copy.copy(self)
+        view.records = self._matching(split, tasks)
+        return view
+
+    def reject(self, line: int, reason: str, cause: Exception | None = None) -> None:
+        """Report line ``line`` unusable (once) and skip it, or raise (``on_error="raise"``)."""
+        self.issue_log.report(ManifestIssue(self.path, line, reason), cause)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -317,9 +316,18 @@ class RowPacker:
             return None
         if spec.think == "drop":
             sample = replace(sample, turns=[replace(t, think=None) for t in sample.turns])
-        if spec.cache is not None:
-            sample = spec.cache.fill(sample)
-        encoded = self.processor.encode(sample, loss_on=spec.loss_on)
+        try:
+            if spec.cache is not None:
+                sample = spec.cache.fill(sample)
+            encoded = self.processor.encode(sample, loss_on=spec.loss_on)
+        except (ValueError, OSError) as error:
+            # An error that names one of the sample's media files (unreadable, corrupt) is a
+            # bad line; any other (a missing encoder, a bad config) stops the run.
+            if not any(path in str(error) for path in _media_paths(sample)):
+                raise
+            source = spec.sources[key[0]]
+            source.reject(source.records[key[1]].line, str(error), error)
+            return None
         limit = min(spec.row_length, spec.max_sample_length or spec.row_length)
         if len(encoded) > limit:
             self._skip(key, f"longer than {limit} tokens")

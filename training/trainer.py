@@ -101,13 +101,17 @@ def build_packer(
 ) -> RowPacker:
     """The stage's mixture as a row packer over its named manifests."""
     sources, weights = [], []
+    read: dict[str, Manifest] = {}  # each file read (and its issues reported) once
     for entry in recipe.mixture:
         if entry.manifest not in manifests:
             raise ValueError(
                 f"recipe {recipe.name} reads manifest {entry.manifest!r}, which the curriculum "
                 f"does not name (known: {sorted(manifests)}; add it with --data NAME=PATH)"
             )
-        source = Manifest(manifests[entry.manifest], entry.split, entry.tasks, on_error)
+        path = manifests[entry.manifest]
+        if path not in read:
+            read[path] = Manifest(path, on_error=on_error)
+        source = read[path].select(entry.split, entry.tasks)
         if not len(source):
             raise ValueError(f"{source.path} has no {entry.split} samples of tasks {entry.tasks}")
         sources.append(source)
@@ -184,6 +188,16 @@ def save_checkpoint(
     for old in sorted(folder.glob("step-*"))[:-keep]:
         shutil.rmtree(old)
     return final
+
+
+def remove_partial_checkpoints(folder: Path) -> list[Path]:
+    """Delete the temporary folders a killed ``save_checkpoint`` left half-written; returns
+    them. Only the process that writes checkpoints calls this, before it writes any."""
+    partial = sorted(folder.glob(".tmp-step-*"))
+    for path in partial:
+        log.warning("removing the half-written checkpoint %s", path)
+        shutil.rmtree(path)
+    return partial
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -353,6 +367,7 @@ def train_stage(
     checkpoints = out / "checkpoints"
     if env.main:
         checkpoints.mkdir(parents=True, exist_ok=True)
+        remove_partial_checkpoints(checkpoints)
     n_micro = recipe.rows_per_step // recipe.micro_rows
     if n_micro % env.world_size:
         raise ValueError(
