@@ -23,7 +23,6 @@ from tqdm import tqdm
 
 from decoders.audio import UnitVocoder
 from decoders.audio_losses import (
-    MultiResolutionMelLoss,
     VocoderDiscriminator,
     discriminator_loss,
     feature_matching_loss,
@@ -31,6 +30,7 @@ from decoders.audio_losses import (
 )
 from decoders.schedule import warmup_stable_decay
 from omni.common.checkpoint import load_training_state, save_training_state
+from omni.common.mel import MultiResolutionMelLoss
 
 
 @dataclass

@@ -9,7 +9,6 @@ import torch
 from decoders import load_decoder
 from decoders.audio import SpeakerEncoderConfig, UnitVocoder, VocoderConfig
 from decoders.audio_losses import (
-    MultiResolutionMelLoss,
     VocoderDiscriminator,
     discriminator_loss,
     feature_matching_loss,
@@ -23,6 +22,7 @@ from decoders.audio_train import (
     warm_start,
 )
 from omni.common.checkpoint import load_training_state, save_training_state
+from omni.common.mel import MultiResolutionMelLoss
 
 RATE = 4000  # 160 samples per unit at 25 Hz: a micro rate that keeps every test fast
 

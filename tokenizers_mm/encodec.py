@@ -20,11 +20,11 @@ import torchaudio
 from encodec.model import EncodecModel
 from encodec.modules import SEANetDecoder, SEANetEncoder
 from encodec.quantization import ResidualVectorQuantizer
-from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from encoders.audio import to_mono
+from omni.common.mel import MultiResolutionMelLoss
 from tokenizers_mm.base import CodeTokenizer
 
 SAMPLE_RATE = 24_000
@@ -224,24 +224,8 @@ def prepare_waveform(signal: Any, sample_rate: int) -> torch.Tensor:
 # -- training ------------------------------------------------------------------------------
 
 
-class MultiScaleMelLoss(nn.Module):
-    """L1 between log-mel spectrograms at several resolutions (EnCodec's reconstruction term;
-    the ``encodec`` package ships no losses, so it is written here)."""
-
-    def __init__(self, n_ffts: tuple[int, ...] = (256, 512, 1024, 2048), n_mels: int = 64) -> None:
-        super().__init__()
-        self.mels = nn.ModuleList(
-            torchaudio.transforms.MelSpectrogram(
-                SAMPLE_RATE, n_fft=n, hop_length=n // 4, n_mels=min(n_mels, n // 8), power=1.0
-            )
-            for n in n_ffts
-        )
-
-    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        losses = [
-            F.l1_loss(torch.log(mel(fake) + 1e-5), torch.log(mel(real) + 1e-5)) for mel in self.mels
-        ]
-        return torch.stack(losses).mean()
+# EnCodec's reconstruction term: log-mels at four FFT sizes, hop n/4, up to 64 bands.
+MEL_RESOLUTIONS = tuple((n, n // 4, min(64, n // 8)) for n in (256, 512, 1024, 2048))
 
 
 @dataclass
@@ -290,7 +274,7 @@ def train_encodec(
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=config.learning_rate, betas=(0.5, 0.9))
-    mel_loss = MultiScaleMelLoss()
+    mel_loss = MultiResolutionMelLoss(SAMPLE_RATE, MEL_RESOLUTIONS)
     checkpoint = Path(out_dir) / "checkpoint" if out_dir is not None else None
     start = 0
     if checkpoint is not None:
