@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from decoders import load_decoder
-from decoders.schedule import warmup_stable_decay
 from decoders.vision import (
     ImageDecoder,
     ImageDecoderConfig,
@@ -17,6 +16,7 @@ from decoders.vision import (
     to_pil,
 )
 from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
+from omni.common.schedule import learning_rates, warmup_stable_decay
 
 CODEBOOK = 10
 
@@ -214,10 +214,10 @@ def test_cli_trains_from_a_manifest_and_starts_from_init_weights(tmp_path, capsy
 
 
 def test_lr_warms_up_holds_then_decays_to_zero() -> None:
-    rates = [warmup_stable_decay(step, 1.0, 100, warmup=10, decay_steps=20) for step in range(100)]
-    assert rates[0] == pytest.approx(0.1) and rates[9] == rates[79] == 1.0
+    rates = learning_rates(warmup_stable_decay(10, 20, 100), 100)
+    assert rates[0] == 0.0 and rates[5] == pytest.approx(0.5) and rates[10] == rates[79] == 1.0
     assert rates[90] == pytest.approx(0.5) and rates[99] == pytest.approx(0.05)
-    assert warmup_stable_decay(99, 1.0, 100, warmup=10) == 1.0  # no decay asked
-    assert warmup_stable_decay(0, 1.0, 100) == 1.0  # no warm-up asked
+    assert learning_rates(warmup_stable_decay(10, 0, 100), 100)[99] == 1.0  # no decay asked
+    assert learning_rates(warmup_stable_decay(0, 0, 100), 1) == [1.0]  # no warm-up asked
     # a rerun with more steps climbs back to the peak and decays again over the new end
-    assert warmup_stable_decay(100, 1.0, 160, warmup=10, decay_steps=60) == 1.0
+    assert learning_rates(warmup_stable_decay(10, 60, 160), 101)[100] == 1.0

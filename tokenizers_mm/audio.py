@@ -10,7 +10,6 @@ small. ``UnitCTCProbe`` measures what the units carry: a fresh model that sees o
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import unicodedata
@@ -26,7 +25,6 @@ from vector_quantize_pytorch import FSQ
 
 from encoders.audio import SAMPLE_RATE, AudioEncoder, resample_to_16k
 from tokenizers_mm.base import CodeTokenizer
-from tokenizers_mm.schedule import warmup_cosine_lr
 
 _JAMO = (
     [chr(c) for c in range(0x1100, 0x1113)]  # 19 leading consonants
@@ -344,11 +342,11 @@ def train_speech_tokenizer(
     Batches are random clips packed into encoder windows with speed perturbation. Every
     ``checkpoint_every`` steps, and at the end, ``out_dir/checkpoint`` gets the weights, the
     AdamW moments and the data RNG; a rerun resumes there exactly, and a rerun with more
-    ``steps`` continues training on the schedule of the new total (``warmup_cosine_lr``).
+    ``steps`` continues training on the schedule of the new total
+    (``omni.common.schedule.tokenizer_schedule``).
     """
-    from tqdm import tqdm
-
-    from omni.common.checkpoint import load_training_state, save_training_state
+    from omni.common.loop import TrainLoop
+    from omni.common.schedule import tokenizer_schedule
 
     out_dir = Path(out_dir)
     data = _clips_16k(clips)
@@ -360,20 +358,19 @@ def train_speech_tokenizer(
     tokenizer = tokenizer or SpeechUnitTokenizer(**config)
     window_seconds = tokenizer.encoder.window_frames / 100
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=lr, weight_decay=0.01)
-    start = load_training_state(checkpoint, {"tokenizer": tokenizer}, {"tokenizer": optimizer})
-    if start:
-        saved = json.loads((checkpoint / "rng.json").read_text())
-        # rng.json is written first: after a kill between the two writes it is a step ahead,
-        # and the data stream is reseeded from the step instead.
-        if saved["step"] == start:
-            rng.setstate(_as_rng_state(saved["state"]))
-        else:
-            rng.seed(f"{seed}/{start}")
+    loop = TrainLoop(
+        checkpoint,
+        steps,
+        {"tokenizer": tokenizer},
+        {"tokenizer": optimizer},
+        schedule=tokenizer_schedule(steps),
+        rngs={"data": rng},
+        checkpoint_every=checkpoint_every,
+        on_checkpoint=lambda _: tokenizer.save_pretrained(checkpoint),
+        desc="speech tokenizer",
+    )
     tokenizer.train()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc="speech tokenizer")
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine_lr(step, steps, lr)
+    for _ in loop:
         packs = [
             pack_clips(data, rng, window_seconds * rng.uniform(0.4, 1.0)) for _ in range(batch_size)
         ]
@@ -383,23 +380,10 @@ def train_speech_tokenizer(
         loss.backward()
         nn.utils.clip_grad_norm_(tokenizer.parameters(), 1.0)
         optimizer.step()
-        bar.set_postfix(ctc=f"{loss.item():.3f}", units=units.unique().numel())
-        if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            tokenizer.save_pretrained(checkpoint)
-            rng_state = {"step": step + 1, "state": rng.getstate()}
-            (checkpoint / "rng.json").write_text(json.dumps(rng_state))
-            save_training_state(
-                checkpoint, step + 1, {"tokenizer": tokenizer}, {"tokenizer": optimizer}
-            )
+        loop.log(ctc=loss.item(), units=units.unique().numel())
     tokenizer.eval()
     tokenizer.save_pretrained(out_dir)
     return tokenizer
-
-
-def _as_rng_state(state: list) -> tuple:
-    """``random.Random.getstate()`` after a JSON round trip (lists back to tuples)."""
-    version, internal, gauss = state
-    return version, tuple(internal), gauss
 
 
 def train_unit_probe(

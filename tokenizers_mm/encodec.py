@@ -21,7 +21,6 @@ from encodec.model import EncodecModel
 from encodec.modules import SEANetDecoder, SEANetEncoder
 from encodec.quantization import ResidualVectorQuantizer
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from encoders.audio import to_mono
 from omni.common.mel import MultiResolutionMelLoss
@@ -265,7 +264,7 @@ def train_encodec(
     ``checkpoint_every`` steps and the final tokenizer to ``out_dir`` via ``save_pretrained``.
     Returns the loss of every step run.
     """
-    from omni.common.checkpoint import load_training_state, save_training_state
+    from omni.common.loop import TrainLoop
 
     config = config or EncodecTrainConfig()
     if not clips:
@@ -275,16 +274,21 @@ def train_encodec(
     torch.manual_seed(config.seed)
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=config.learning_rate, betas=(0.5, 0.9))
     mel_loss = MultiResolutionMelLoss(SAMPLE_RATE, MEL_RESOLUTIONS)
-    checkpoint = Path(out_dir) / "checkpoint" if out_dir is not None else None
-    start = 0
-    if checkpoint is not None:
-        start = load_training_state(checkpoint, {"encodec": tokenizer}, {"encodec": optimizer})
+    loop = TrainLoop(
+        None if out_dir is None else Path(out_dir) / "checkpoint",
+        config.steps,
+        {"encodec": tokenizer},
+        {"encodec": optimizer},
+        rngs={"segments": rng, "torch": torch.default_generator},
+        checkpoint_every=config.checkpoint_every,
+        desc="encodec",
+    )
     model = tokenizer.model
     length = int(config.segment_seconds * SAMPLE_RATE)
     bandwidth = model.bandwidth
     losses: list[float] = []
     tokenizer.train()
-    for step in tqdm(range(start, config.steps), desc="encodec", initial=start, total=config.steps):
+    for _ in loop:
         real = _random_segments(waves, config.batch_size, length, rng)
         emb = model.encoder(real)
         quantized = model.quantizer(emb, model.frame_rate, rng.choice(model.target_bandwidths))
@@ -298,10 +302,7 @@ def train_encodec(
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        if checkpoint is not None and (step + 1) % config.checkpoint_every == 0:
-            save_training_state(
-                checkpoint, step + 1, {"encodec": tokenizer}, {"encodec": optimizer}
-            )
+        loop.log(loss=losses[-1])
     tokenizer.eval()
     model.set_target_bandwidth(bandwidth)
     if out_dir is not None:

@@ -138,7 +138,10 @@ def _full_options():
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors, plain = {}, {"state": {}, "param_groups": state["param_groups"]}
+    # The scheduler's ``initial_lr`` is not saved: a fresh optimizer (what DCP loads into)
+    # has none, and the schedule rebuilds it from the recipe's peak on resume.
+    groups = [{k: v for k, v in g.items() if k != "initial_lr"} for g in state["param_groups"]]
+    tensors, plain = {}, {"state": {}, "param_groups": groups}
     for name, values in state["state"].items():
         plain["state"][name] = []
         for key, value in values.items():
@@ -348,6 +351,17 @@ def _all_reduce(values: torch.Tensor, env: Distributed) -> torch.Tensor:
     return values
 
 
+def total_loss(output: Any, mtp_scale: float, aux_coef: float) -> torch.Tensor:
+    """The stage's loss: LM + ``mtp_scale`` x MTP + ``aux_coef`` x MoE balance (the weights
+    are the recipe's, at this step; the model's config is left alone)."""
+    loss = output.lm_loss
+    if output.mtp_loss is not None:
+        loss = loss + mtp_scale * output.mtp_loss
+    if output.balance_loss is not None:
+        loss = loss + aux_coef * output.balance_loss
+    return loss
+
+
 def train_stage(
     model: nn.Module,
     processor: OmniProcessor,
@@ -373,8 +387,9 @@ def train_stage(
         raise ValueError(
             f"{n_micro} micro-batches per step do not split over {env.world_size} processes"
         )
-    if recipe.moe_aux_loss_coef is not None:
-        model.config.moe_aux_loss_coef = recipe.moe_aux_loss_coef
+    aux_coef = recipe.moe_aux_loss_coef
+    if aux_coef is None:
+        aux_coef = model.config.moe_aux_loss_coef
     apply_trainable(model, recipe.trainable)
     model.to(env.device).train()
     balancer = model.enable_bias_balancing() if recipe.moe_bias_update else None
@@ -394,6 +409,7 @@ def train_stage(
         start = state["step"]
         if env.main:
             log.info("resumed %s from %s (step %d)", recipe.name, found, start)
+    scheduler = recipe.lr_schedule()(optimizer, start)
     metrics = MetricsLog(out, start, options.tensorboard) if env.main else None
     pad = processor.layout.special_id("<|pad|>")
     autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=options.bf16)
@@ -407,10 +423,8 @@ def train_stage(
     )
     for step in bar:
         began = time.perf_counter()
-        lr = recipe.learning_rate(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.config.mtp_loss_scale = recipe.mtp_loss_scale(step)
+        lr = optimizer.param_groups[0]["lr"]
+        mtp_scale = recipe.mtp_loss_scale(step)
         micro_batches = [packer.next_batch(recipe.micro_rows) for _ in range(n_micro)]
         mine = micro_batches[env.rank :: env.world_size]
         # loss, lm, mtp, balance (sums over micro-batches), real tokens
@@ -420,8 +434,9 @@ def train_stage(
             with _gradient_sync(wrapped, last):
                 with autocast:
                     output = wrapped(**batch.to(env.device).model_inputs())
-                (output.loss / len(mine)).backward()
-            parts = (output.loss, output.lm_loss, output.mtp_loss, output.balance_loss)
+                loss = total_loss(output, mtp_scale, aux_coef)
+                (loss / len(mine)).backward()
+            parts = (loss, output.lm_loss, output.mtp_loss, output.balance_loss)
             for slot, value in enumerate(parts):
                 totals[slot] += 0.0 if value is None else float(value.detach())
             totals[4] += real_token_count(batch, pad)
@@ -432,6 +447,7 @@ def train_stage(
             )
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
         imbalance = None
         if balancer is not None:
             for counts in balancer.counts.values():
@@ -445,7 +461,7 @@ def train_stage(
             "mtp_loss": float(totals[2] / n_micro),
             "balance_loss": float(totals[3] / n_micro),
             "lr": lr,
-            "mtp_scale": model.config.mtp_loss_scale,
+            "mtp_scale": mtp_scale,
             "tokens": float(totals[4]),
             "tokens_per_s": float(totals[4]) / elapsed,
             "packing_ratio": packer.packing_ratio,

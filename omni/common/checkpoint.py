@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -21,8 +22,11 @@ def save_training_state(
     step: int,
     modules: dict[str, nn.Module],
     optimizers: dict[str, torch.optim.Optimizer],
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write everything needed to resume at ``step``; the previous state is replaced whole."""
+    """Write everything needed to resume at ``step``; the previous state is replaced whole.
+    ``extra``: plain JSON saved beside the step (random-generator states), read back by
+    ``training_extra``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
@@ -37,7 +41,9 @@ def save_training_state(
             for slot, value in slots.items():
                 tensors[f"optim/{name}/{index}/{slot}"] = torch.as_tensor(value).contiguous()
     save_file(tensors, str(folder / "state.safetensors.tmp"))
-    (folder / "state.json.tmp").write_text(json.dumps({"step": step, "param_groups": groups}))
+    (folder / "state.json.tmp").write_text(
+        json.dumps({"step": step, "param_groups": groups, "extra": extra or {}})
+    )
     (folder / "state.safetensors.tmp").replace(folder / "state.safetensors")
     (folder / "state.json.tmp").replace(folder / "state.json")
 
@@ -68,3 +74,9 @@ def load_training_state(
                 state.setdefault(int(index), {})[slot] = value
         optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
     return int(meta["step"])
+
+
+def training_extra(folder: str | Path) -> dict[str, Any]:
+    """The ``extra`` JSON saved with the checkpoint in ``folder`` ({} when there is none)."""
+    path = Path(folder) / "state.json"
+    return json.loads(path.read_text()).get("extra", {}) if path.is_file() else {}
