@@ -13,13 +13,12 @@ from omni.common.schedule import learning_rates, tokenizer_schedule
 from tokenizers_mm.audio import (
     CharacterCTC,
     SpeechUnitTokenizer,
-    UnitCTCProbe,
     character_error_rate,
     normalise_transcript,
     pack_clips,
     train_speech_tokenizer,
-    train_unit_probe,
 )
+from tokenizers_mm.unit_probe import UnitCTCProbe, train_unit_probe
 
 TINY = {
     "whisper": {

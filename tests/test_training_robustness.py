@@ -14,7 +14,8 @@ from omni.common.manifest import media_segments, split_records
 from omni.presets import build_micro
 from training.curriculum import Curriculum
 from training.data import DataSpec, Manifest, RowPacker
-from training.trainer import TrainOptions, build_packer, read_metrics, train_stage
+from training.metrics import read_metrics
+from training.trainer import TrainOptions, build_packer, train_stage
 
 
 @pytest.fixture

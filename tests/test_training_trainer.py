@@ -13,14 +13,10 @@ import pytest
 import torch
 import yaml
 
+from training.checkpoints import latest_checkpoint, load_checkpoint
 from training.curriculum import Curriculum
-from training.trainer import (
-    TrainOptions,
-    latest_checkpoint,
-    load_checkpoint,
-    read_metrics,
-    train_stage,
-)
+from training.metrics import read_metrics
+from training.trainer import TrainOptions, train_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")

@@ -6,23 +6,16 @@ as ``rows_per_step / micro_rows`` micro-batches; every rank builds the same micr
 from the same data state and trains on its share (``rank::world_size``), so the global batch,
 and the loss, do not depend on the number of processes.
 
-Checkpoints are folders written to a temporary name and renamed into place (never half
-written): ``model.safetensors``, ``optimizer.safetensors`` + ``optimizer.json``,
-``rng.safetensors`` and ``trainer.json`` (step, data-sampler state; the learning rate is a pure
-function of the step, so the scheduler state is the step). Nothing is pickled. Under FSDP2
-the model and optimiser states are gathered to full tensors on rank 0's CPU before writing
-and scattered back to the shards on load, so a checkpoint is the same files whatever the
-number of processes that wrote it.
+Checkpoints (``training.checkpoints``) hold the model, optimizer, RNG and data-sampler state;
+the learning rate follows transformers' schedule from the step (``omni.common.schedule``), so
+the scheduler state is the step. Metrics go to ``metrics.csv`` (``training.metrics``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,27 +23,21 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from omni.processor import OmniProcessor
+from training.checkpoints import (
+    full_state_options,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_partial_checkpoints,
+    save_checkpoint,
+)
 from training.curriculum import Recipe, apply_trainable
 from training.data import CodeCache, DataSpec, Manifest, RowPacker, real_token_count
+from training.metrics import MetricsLog
 
 log = logging.getLogger(__name__)
-METRICS = (
-    "step",
-    "loss",
-    "lm_loss",
-    "mtp_loss",
-    "balance_loss",
-    "lr",
-    "mtp_scale",
-    "tokens",
-    "tokens_per_s",
-    "packing_ratio",
-    "moe_imbalance",
-)
 
 
 @dataclass
@@ -130,144 +117,6 @@ def build_packer(
     return RowPacker(spec, processor)
 
 
-# --- checkpoints -------------------------------------------------------------------------
-def _full_options():
-    from torch.distributed.checkpoint.state_dict import StateDictOptions
-
-    return StateDictOptions(full_state_dict=True, cpu_offload=True)
-
-
-def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    # The scheduler's ``initial_lr`` is not saved: a fresh optimizer (what DCP loads into)
-    # has none, and the schedule rebuilds it from the recipe's peak on resume.
-    groups = [{k: v for k, v in g.items() if k != "initial_lr"} for g in state["param_groups"]]
-    tensors, plain = {}, {"state": {}, "param_groups": groups}
-    for name, values in state["state"].items():
-        plain["state"][name] = []
-        for key, value in values.items():
-            tensors[f"{name}::{key}"] = value.detach().cpu().contiguous()
-            plain["state"][name].append(key)
-    return tensors, plain
-
-
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> dict:
-    state = {
-        name: {key: tensors[f"{name}::{key}"] for key in keys}
-        for name, keys in plain["state"].items()
-    }
-    return {"state": state, "param_groups": plain["param_groups"]}
-
-
-def save_checkpoint(
-    folder: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    trainer_state: dict[str, Any],
-    env: Distributed,
-    keep: int = 2,
-) -> Path | None:
-    """Write ``folder/step-N`` atomically (temp folder, then rename) and point ``latest`` at it."""
-    from torch.distributed.checkpoint.state_dict import get_state_dict
-
-    model_state, optimizer_state = get_state_dict(model, optimizer, options=_full_options())
-    if not env.main:
-        return None
-    final = folder / f"step-{trainer_state['step']:07d}"
-    temporary = folder / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model_state.items()}, temporary / "model.safetensors")
-    tensors, plain = _flatten_optimizer(optimizer_state)
-    save_file(tensors, temporary / "optimizer.safetensors")
-    (temporary / "optimizer.json").write_text(json.dumps(plain))
-    save_file({"torch": torch.get_rng_state()}, temporary / "rng.safetensors")
-    (temporary / "trainer.json").write_text(json.dumps(trainer_state, indent=1))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(temporary, final)
-    pointer = folder / ".latest.tmp"
-    pointer.write_text(final.name)
-    os.replace(pointer, folder / "latest")
-    for old in sorted(folder.glob("step-*"))[:-keep]:
-        shutil.rmtree(old)
-    return final
-
-
-def remove_partial_checkpoints(folder: Path) -> list[Path]:
-    """Delete the temporary folders a killed ``save_checkpoint`` left half-written; returns
-    them. Only the process that writes checkpoints calls this, before it writes any."""
-    partial = sorted(folder.glob(".tmp-step-*"))
-    for path in partial:
-        log.warning("removing the half-written checkpoint %s", path)
-        shutil.rmtree(path)
-    return partial
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    pointer = folder / "latest"
-    if not pointer.is_file():
-        return None
-    path = folder / pointer.read_text().strip()
-    return path if path.is_dir() else None
-
-
-def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    """Restore model, optimiser and RNG state; returns the trainer state (step, data)."""
-    from torch.distributed.checkpoint.state_dict import set_state_dict
-
-    plain = json.loads((path / "optimizer.json").read_text())
-    optimizer_state = _unflatten_optimizer(load_file(path / "optimizer.safetensors"), plain)
-    set_state_dict(
-        model,
-        optimizer,
-        model_state_dict=load_file(path / "model.safetensors"),
-        optim_state_dict=optimizer_state,
-        options=_full_options(),
-    )
-    torch.set_rng_state(load_file(path / "rng.safetensors")["torch"])
-    return json.loads((path / "trainer.json").read_text())
-
-
-# --- logging -----------------------------------------------------------------------------
-class MetricsLog:
-    """Rows of ``METRICS`` to ``metrics.csv`` (and TensorBoard); on resume, rows after the
-    checkpoint's step are dropped, so the file reads as one uninterrupted run."""
-
-    def __init__(self, folder: Path, resume_step: int, tensorboard: bool) -> None:
-        self.path = folder / "metrics.csv"
-        rows = []
-        if resume_step and self.path.is_file():
-            with self.path.open() as file:
-                rows = [r for r in csv.DictReader(file) if int(r["step"]) <= resume_step]
-        with self.path.open("w", newline="") as file:
-            writer = csv.DictWriter(file, METRICS)
-            writer.writeheader()
-            writer.writerows(rows)
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(folder / "tensorboard"))
-
-    def write(self, row: dict[str, float]) -> None:
-        with self.path.open("a", newline="") as file:
-            csv.DictWriter(file, METRICS).writerow({k: row.get(k, "") for k in METRICS})
-        if self.writer is not None:
-            for key, value in row.items():
-                if key != "step" and value is not None:
-                    self.writer.add_scalar(key, value, int(row["step"]))
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def read_metrics(folder: str | Path) -> list[dict[str, float]]:
-    """The rows of a stage's ``metrics.csv`` as floats (empty fields dropped)."""
-    with (Path(folder) / "metrics.csv").open() as file:
-        return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(file)]
-
-
 # --- the loop ----------------------------------------------------------------------------
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     decay, no_decay = [], []
@@ -340,7 +189,7 @@ def save_model(model: nn.Module, folder: str | Path, env: Distributed | None = N
     if _is_fsdp(model):
         from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-        state = get_model_state_dict(model, options=_full_options())
+        state = get_model_state_dict(model, options=full_state_options())
     if env.main:
         model.save_pretrained(folder, state_dict=state)
 
