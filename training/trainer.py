@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from omni.common.loop import TrainLoop
 from omni.processor import OmniProcessor
 from training.checkpoints import (
     full_state_options,
@@ -222,7 +223,6 @@ def train_stage(
     env: Distributed | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` for one stage; returns the logged metric rows of this run."""
-    from tqdm import tqdm
 
     options = options or TrainOptions()
     env = env or setup_distributed()
@@ -258,19 +258,33 @@ def train_stage(
         start = state["step"]
         if env.main:
             log.info("resumed %s from %s (step %d)", recipe.name, found, start)
-    scheduler = recipe.lr_schedule()(optimizer, start)
     metrics = MetricsLog(out, start, options.tensorboard) if env.main else None
     pad = processor.layout.special_id("<|pad|>")
     autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=options.bf16)
     rows: list[dict[str, float]] = []
-    bar = tqdm(
-        range(start, recipe.steps),
-        initial=start,
-        total=recipe.steps,
+
+    def checkpoint(step: int) -> None:  # collective under FSDP2: every rank calls it
+        state = {
+            "step": step,
+            "recipe": recipe.name,
+            "data": packer.state_dict(),
+            "world_size": env.world_size,
+        }
+        save_checkpoint(checkpoints, model, optimizer, state, env, recipe.keep_checkpoints)
+
+    loop = TrainLoop(
+        None,
+        recipe.steps,
+        {},
+        {"model": optimizer},
+        schedule=recipe.lr_schedule(),
+        checkpoint_every=recipe.checkpoint_every,
+        on_checkpoint=checkpoint,
         desc=recipe.name,
-        disable=not (options.progress and env.main),
+        progress=options.progress and env.main,
+        start=start,
     )
-    for step in bar:
+    for step in loop:
         began = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         mtp_scale = recipe.mtp_loss_scale(step)
@@ -296,7 +310,6 @@ def train_stage(
             )
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
         imbalance = None
         if balancer is not None:
             for counts in balancer.counts.values():
@@ -319,15 +332,7 @@ def train_stage(
         rows.append(row)
         if metrics is not None:
             metrics.write(row)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
-        if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == recipe.steps:
-            state = {
-                "step": step + 1,
-                "recipe": recipe.name,
-                "data": packer.state_dict(),
-                "world_size": env.world_size,
-            }
-            save_checkpoint(checkpoints, model, optimizer, state, env, recipe.keep_checkpoints)
+            loop.log(loss=row["loss"], tok_s=round(row["tokens_per_s"]))
     if metrics is not None:
         metrics.close()
     if packer.skipped and env.main:

@@ -34,11 +34,14 @@ Generator = random.Random | torch.Generator
 class TrainLoop:
     """Steps ``start .. steps - 1`` of a resumable run.
 
-    ``checkpoint``: the folder of the resumable state (None: no checkpoints). ``schedule``
+    ``checkpoint``: the folder of the resumable state (None: none is written). ``schedule``
     drives the lr of the optimizers named in ``scheduled`` (default: all). ``rngs``: random
     generators whose state is saved and restored with the checkpoint. ``on_checkpoint(step)``
-    runs after each checkpoint (e.g. to save the model itself). A checkpoint is written every
-    ``checkpoint_every`` steps (0: never on a cadence) and after the last step.
+    runs at each checkpoint, after the state is written (e.g. to save the model itself, or,
+    with no ``checkpoint`` folder, to write a checkpoint of the caller's own format). The
+    cadence is every ``checkpoint_every`` steps (0: none) and after the last step. ``start``:
+    the step a caller that resumed its own checkpoint continues from (then ``checkpoint`` is
+    not read).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class TrainLoop:
         on_checkpoint: Callable[[int], None] | None = None,
         desc: str = "training",
         progress: bool = True,
+        start: int | None = None,
     ) -> None:
         if steps < 1:
             raise ValueError(f"steps must be positive, got {steps}")
@@ -63,7 +67,7 @@ class TrainLoop:
         self.rngs = dict(rngs or {})
         self.checkpoint_every, self.on_checkpoint = checkpoint_every, on_checkpoint
         self.desc, self.progress = desc, progress
-        self.start = self._resume()
+        self.start = self._resume() if start is None else start
         names = tuple(optimizers) if scheduled is None else scheduled
         self.schedulers = {n: schedule(optimizers[n], self.start) for n in names if schedule}
         self.bar: tqdm | None = None
@@ -111,13 +115,13 @@ class TrainLoop:
             )
 
     def save_checkpoint(self, step: int) -> None:
-        """Write the resumable state at ``step`` (a no-op without a checkpoint folder)."""
-        if self.checkpoint is None:
-            return
-        rngs = {name: _get_state(generator) for name, generator in self.rngs.items()}
-        save_training_state(
-            self.checkpoint, step, self.modules, self.optimizers, extra={"rngs": rngs}
-        )
+        """Write the resumable state at ``step`` (into ``checkpoint``, if any), then run
+        ``on_checkpoint``."""
+        if self.checkpoint is not None:
+            rngs = {name: _get_state(generator) for name, generator in self.rngs.items()}
+            save_training_state(
+                self.checkpoint, step, self.modules, self.optimizers, extra={"rngs": rngs}
+            )
         if self.on_checkpoint is not None:
             self.on_checkpoint(step)
 
