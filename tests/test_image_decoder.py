@@ -152,6 +152,27 @@ def test_a_few_training_steps_lower_the_loss_and_resume(tmp_path) -> None:
         assert torch.equal(a, b), name
 
 
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, kill_during_call):
+    """The batch generator and torch's own generator (noise, sigmas) resume with the step."""
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    grid = torch.stack([codes(i) for i in range(4)])
+
+    def config(folder: str) -> ImageDecoderTrainConfig:
+        return ImageDecoderTrainConfig(
+            output=str(tmp_path / folder), steps=4, batch_size=2, warmup=1, checkpoint_every=2
+        )
+
+    torch.manual_seed(0)
+    whole = train_image_decoder(ImageDecoder(tiny_config()), images, grid, config("a"))
+    torch.manual_seed(0)
+    kill = (ImageDecoder, "training_loss", 3, train_image_decoder, ImageDecoder(tiny_config()))
+    kill_during_call(*kill, images, grid, config("b"))
+    torch.manual_seed(1)  # whatever the state of a new process
+    resumed = train_image_decoder(ImageDecoder(tiny_config()), images, grid, config("b"))
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_object_weight_counts_object_pixels_more() -> None:
     decoder = ImageDecoder(tiny_config())
     images = torch.zeros(2, 3, 32, 32)
