@@ -224,6 +224,26 @@ def test_train_vocoder_saves_and_resumes(tmp_path) -> None:
         assert torch.equal(a, b), name
 
 
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, kill_during_call):
+    """The clip sampler and torch's generator resume with the step (GAN phase included)."""
+
+    def config(folder: str) -> VocoderTrainConfig:
+        return VocoderTrainConfig(
+            output=str(tmp_path / folder), steps=4, speaker_steps=1, gan_start=1,
+            batch_size=2, segment_units=8, speaker_crop_seconds=0.5, checkpoint_every=2,
+        )  # fmt: skip
+
+    torch.manual_seed(0)
+    whole = train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config("a"))
+    torch.manual_seed(0)
+    kill = (UnitVocoder, "forward", 3, train_vocoder, UnitVocoder(tiny_config()), _toy_clips())
+    kill_during_call(*kill, config("b"))
+    torch.manual_seed(1)  # whatever the state of a new process
+    resumed = train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config("b"))
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_resume_uses_the_configured_learning_rate_and_decay(tmp_path) -> None:
     import json
 
