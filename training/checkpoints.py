@@ -1,6 +1,7 @@
 """Checkpoints of a curriculum stage: folders written to a temporary name and renamed into
 place (never half written; what a kill leaves half-written is removed on the next start):
-``model.safetensors``, ``optimizer.safetensors`` + ``optimizer.json``, ``rng.safetensors`` and
+``model.safetensors``, ``optimizer.safetensors`` (``omni.common.checkpoint`` layout) +
+``optimizer.json`` (param groups), ``rng.safetensors`` and
 ``trainer.json`` (step, data-sampler state). Nothing is pickled. Under FSDP2 the model and
 optimiser states are gathered to full tensors on rank 0's CPU before writing and scattered
 back to the shards on load, so a checkpoint is the same files whatever the number of
@@ -20,6 +21,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from omni.common.checkpoint import optimizer_state as saved_optimizer_state
+from omni.common.checkpoint import optimizer_tensors
+
 log = logging.getLogger(__name__)
 
 
@@ -30,25 +34,10 @@ def full_state_options() -> Any:
     return StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
-def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _saved_groups(state: dict[str, Any]) -> list[dict[str, Any]]:
     # The scheduler's ``initial_lr`` is not saved: a fresh optimizer (what DCP loads into)
     # has none, and the schedule rebuilds it from the recipe's peak on resume.
-    groups = [{k: v for k, v in g.items() if k != "initial_lr"} for g in state["param_groups"]]
-    tensors, plain = {}, {"state": {}, "param_groups": groups}
-    for name, values in state["state"].items():
-        plain["state"][name] = []
-        for key, value in values.items():
-            tensors[f"{name}::{key}"] = value.detach().cpu().contiguous()
-            plain["state"][name].append(key)
-    return tensors, plain
-
-
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> dict:
-    state = {
-        name: {key: tensors[f"{name}::{key}"] for key in keys}
-        for name, keys in plain["state"].items()
-    }
-    return {"state": state, "param_groups": plain["param_groups"]}
+    return [{k: v for k, v in g.items() if k != "initial_lr"} for g in state["param_groups"]]
 
 
 def save_checkpoint(
@@ -70,9 +59,8 @@ def save_checkpoint(
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in model_state.items()}, temporary / "model.safetensors")
-    tensors, plain = _flatten_optimizer(optimizer_state)
-    save_file(tensors, temporary / "optimizer.safetensors")
-    (temporary / "optimizer.json").write_text(json.dumps(plain))
+    save_file(optimizer_tensors(optimizer_state), temporary / "optimizer.safetensors")
+    (temporary / "optimizer.json").write_text(json.dumps(_saved_groups(optimizer_state)))
     save_file({"torch": torch.get_rng_state()}, temporary / "rng.safetensors")
     (temporary / "trainer.json").write_text(json.dumps(trainer_state, indent=1))
     if final.exists():
@@ -108,8 +96,8 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     """Restore model, optimiser and RNG state; returns the trainer state (step, data)."""
     from torch.distributed.checkpoint.state_dict import set_state_dict
 
-    plain = json.loads((path / "optimizer.json").read_text())
-    optimizer_state = _unflatten_optimizer(load_file(path / "optimizer.safetensors"), plain)
+    groups = json.loads((path / "optimizer.json").read_text())
+    optimizer_state = saved_optimizer_state(load_file(path / "optimizer.safetensors"), "", groups)
     set_state_dict(
         model,
         optimizer,

@@ -1,5 +1,6 @@
 """Resumable training state for every trainer here (decoders, tokenizers, encoders), as
-safetensors + JSON (never pickle).
+safetensors + JSON (never pickle), and the optimizer-state flattening the LM stage
+checkpoints (``training.checkpoints``) share.
 
 A checkpoint folder holds ``state.safetensors`` (module weights and optimizer moments, under
 ``module/<name>/...`` and ``optim/<name>/<param index>/...``) and ``state.json`` (the step and
@@ -9,6 +10,7 @@ the optimizers' param-group hyper-parameters).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +39,39 @@ def save_training_state(
     for name, optimizer in optimizers.items():
         state = optimizer.state_dict()
         groups[name] = state["param_groups"]
-        for index, slots in state["state"].items():
-            for slot, value in slots.items():
-                tensors[f"optim/{name}/{index}/{slot}"] = torch.as_tensor(value).contiguous()
+        tensors.update(optimizer_tensors(state, f"optim/{name}/"))
     save_file(tensors, str(folder / "state.safetensors.tmp"))
     (folder / "state.json.tmp").write_text(
         json.dumps({"step": step, "param_groups": groups, "extra": extra or {}})
     )
     (folder / "state.safetensors.tmp").replace(folder / "state.safetensors")
     (folder / "state.json.tmp").replace(folder / "state.json")
+
+
+def optimizer_tensors(state: dict[str, Any], prefix: str = "") -> dict[str, torch.Tensor]:
+    """The tensors of an optimizer state dict (``optimizer.state_dict()``, or DCP's full one
+    keyed by parameter names), as ``{prefix}{param}/{slot}``, on the CPU."""
+    return {
+        f"{prefix}{param}/{slot}": torch.as_tensor(value).detach().cpu().contiguous()
+        for param, slots in state["state"].items()
+        for slot, value in slots.items()
+    }
+
+
+def optimizer_state(
+    tensors: dict[str, torch.Tensor],
+    prefix: str,
+    param_groups: list[dict[str, Any]],
+    param_key: Callable[[str], Any] = str,
+) -> dict[str, Any]:
+    """The optimizer state dict ``optimizer_tensors`` flattened (``param_key``: ``int`` for a
+    plain optimizer's indices, ``str`` for parameter names)."""
+    state: dict[Any, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            param, slot = key[len(prefix) :].rsplit("/", 1)
+            state.setdefault(param_key(param), {})[slot] = value
+    return {"state": state, "param_groups": param_groups}
 
 
 def load_training_state(
@@ -66,13 +92,8 @@ def load_training_state(
             {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         )
     for name, optimizer in optimizers.items():
-        prefix = f"optim/{name}/"
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith(prefix):
-                index, slot = key[len(prefix) :].split("/")
-                state.setdefault(int(index), {})[slot] = value
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
+        state = optimizer_state(tensors, f"optim/{name}/", meta["param_groups"][name], int)
+        optimizer.load_state_dict(state)
     return int(meta["step"])
 
 
