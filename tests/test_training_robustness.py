@@ -65,6 +65,17 @@ def test_an_error_that_names_no_media_file_still_stops_the_run(corrupt_world):
         packer.next_batch(1)
 
 
+def test_a_missing_code_tokenizer_still_stops_the_run(corrupt_world, tmp_path):
+    from training.data import CodeCache
+
+    manifest, _ = corrupt_world
+    _, processor = build_micro("micro-llama")
+    spec = DataSpec([Manifest(manifest)], [1.0], 512, lookahead=2, media_mode="discrete")
+    spec.cache = CodeCache(tmp_path / "codes", {})  # no image tokenizer for the image targets
+    with pytest.raises(ValueError, match="need a tokenizer for image"):
+        RowPacker(spec, processor).next_batch(1)
+
+
 def _curriculum(folder: Path, manifest: Path, steps: int) -> Curriculum:
     stage = {
         "name": "sft-1-conversation",

@@ -124,9 +124,10 @@ class CodeCache:
         from safetensors.torch import load_file, save_file
 
         if modality not in self.tokenizers:
+            # Not about this file (so never skipped as a bad line): the run lacks a tokenizer.
             raise ValueError(
-                f"{path}: a discrete {modality} target without codes needs a {modality} "
-                "tokenizer (name one under code_tokenizers)"
+                f"discrete {modality} targets without codes need a tokenizer for {modality} "
+                f"(name one under code_tokenizers; first such target: {Path(path).name})"
             )
         content = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         entry = self.folder / modality / f"{content}-{self.versions[modality]}.safetensors"
