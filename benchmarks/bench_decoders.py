@@ -37,14 +37,14 @@ import torch
 import torchaudio
 
 from decoders import load_decoder
-from training.evaluate import SpeechChecker, attribute_accuracy, check_image
-from training.metrics import (
+from training.decoder_metrics import (
     mcd,
     true_griffin_lim,
     unit_griffin_lim,
     unit_mel_table,
     wilson_interval,
 )
+from training.evaluate import SpeechChecker, attribute_accuracy, check_image
 from training.toyworld.language import describe
 from training.toyworld.scenes import render_scene, sample_scene
 from training.toyworld.speech import GENERATION_VOICES, SAMPLE_RATE, SpeechRenderer

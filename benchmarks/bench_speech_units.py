@@ -31,8 +31,8 @@ from tokenizers_mm.audio import (
     character_error_rate,
     normalise_transcript,
     train_speech_tokenizer,
-    train_unit_probe,
 )
+from tokenizers_mm.unit_probe import train_unit_probe
 from training.toyworld.language import QUESTION_TYPES, ask, describe
 from training.toyworld.scenes import sample_scene
 from training.toyworld.speech import (

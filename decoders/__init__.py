@@ -29,27 +29,14 @@ _EXPORTS = {
     "SpeakerEncoderConfig": "decoders.audio",
     "EncodecDecoder": "decoders.encodec",
 }
-# config.json "kind" -> (module, class) of the decoder that reads it.
-_KINDS = {
-    "diffusion_image": ("decoders.vision", "ImageDecoder"),
-    "unit_bigvgan": ("decoders.audio", "UnitVocoder"),
-    "encodec": ("decoders.encodec", "EncodecDecoder"),
-}
-
 __all__ = sorted([*_EXPORTS, "load_decoder"])
 
 
 def load_decoder(folder: str | Path) -> Any:
     """Rebuild whichever decoder ``folder`` holds (by the ``kind`` in its config.json)."""
-    from tokenizers_mm.base import read_config
+    from decoders.base import CodeDecoder
 
-    kind = read_config(folder, "decoder").get("kind")
-    if kind not in _KINDS:
-        raise ValueError(
-            f"{folder} holds an unknown decoder kind {kind!r}; known: {sorted(_KINDS)}"
-        )
-    module, name = _KINDS[kind]
-    return getattr(importlib.import_module(module), name).from_pretrained(folder)
+    return CodeDecoder.from_pretrained(folder)
 
 
 def __getattr__(name: str) -> Any:

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
 
 from decoders.base import CodeDecoder, as_code_tensor
 from omni.common.audio import resample, to_mono
+from omni.common.mel import LogMel
 
 Speaker = str | torch.Tensor | np.ndarray | tuple[int, Any]
 
@@ -45,26 +45,6 @@ class SpeakerEncoderConfig:
     res2net_scale: int = 2
     se_channels: int = 16
     num_speakers: int = 0
-
-
-class LogMel(nn.Module):
-    """Log-mel frontend (25 ms window, 10 ms hop) shared by the speaker encoder and the losses."""
-
-    def __init__(self, sample_rate: int, n_mels: int, n_fft: int = 0, hop: int = 0) -> None:
-        super().__init__()
-        n_fft = n_fft or int(0.025 * sample_rate)
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate,
-            n_fft=n_fft,
-            win_length=n_fft,
-            hop_length=hop or int(0.010 * sample_rate),
-            n_mels=n_mels,
-            power=1.0,
-        )
-
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """``[B, samples] -> [B, n_mels, frames]`` natural-log magnitudes."""
-        return torch.log(self.mel(wave).clamp(min=1e-5))
 
 
 class SpeakerEncoder(nn.Module):

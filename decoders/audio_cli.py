@@ -47,15 +47,15 @@ def run(args: argparse.Namespace) -> int:
         train_vocoder,
         warm_start,
     )
-    from decoders.manifest import manifest_segments
     from omni.common.audio import read_audio
+    from omni.common.manifest import media_segments
     from tokenizers_mm.audio import SpeechUnitTokenizer
 
     if args.init_tokenizer and not args.init_from:
         raise ValueError("--init-tokenizer needs --init-from (the vocoder trained on its units)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    segments = [(p, s) for p, s in manifest_segments(args.data, "audio") if s.get("voice")]
+    segments = [(p, s) for p, s, _ in media_segments(args.data, "audio") if s.get("voice")]
     if args.max_clips:
         segments = segments[: args.max_clips]
     tokenizer = SpeechUnitTokenizer.from_pretrained(args.tokenizer)

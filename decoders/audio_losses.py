@@ -1,5 +1,5 @@
-"""Training losses of the Unit-BigVGAN: multi-resolution mel L1, and the multi-period (HiFi-GAN)
-and multi-resolution (UnivNet / BigVGAN) discriminators with LSGAN and feature-matching losses.
+"""Adversarial training losses of the Unit-BigVGAN (its mel L1 is ``omni.common.mel``): the
+multi-period (HiFi-GAN) and multi-resolution (UnivNet / BigVGAN) discriminators with LSGAN and feature-matching losses.
 
 Written by hand: diffusers, transformers and torchaudio ship BigVGAN *generators* (we use
 diffusers' one) but no vocoder discriminators or GAN losses. Channel counts are micro.
@@ -11,8 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
-
-from decoders.audio import LogMel
 
 FeatureMaps = list[torch.Tensor]
 
@@ -110,24 +108,3 @@ def feature_matching_loss(
     return sum(
         F.l1_loss(f, r.detach()) for (_, rf), (_, ff) in zip(real, fake) for r, f in zip(rf, ff)
     )
-
-
-class MultiResolutionMelLoss(nn.Module):
-    """Mean L1 between log-mels at several (n_fft, hop, n_mels) resolutions."""
-
-    def __init__(
-        self,
-        sample_rate: int,
-        resolutions: tuple[tuple[int, int, int], ...] = (
-            (256, 64, 32),
-            (512, 128, 64),
-            (1024, 256, 80),
-        ),
-    ) -> None:
-        super().__init__()
-        self.mels = nn.ModuleList(
-            LogMel(sample_rate, n_mels, n_fft=n_fft, hop=hop) for n_fft, hop, n_mels in resolutions
-        )
-
-    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        return sum(F.l1_loss(mel(fake), mel(real)) for mel in self.mels) / len(self.mels)

@@ -19,18 +19,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from decoders.audio import UnitVocoder
 from decoders.audio_losses import (
-    MultiResolutionMelLoss,
     VocoderDiscriminator,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
 )
-from decoders.checkpoint import load_training_state, save_training_state
-from decoders.schedule import warmup_stable_decay
+from omni.common.loop import TrainLoop
+from omni.common.mel import MultiResolutionMelLoss
+from omni.common.schedule import warmup_stable_decay
 
 
 @dataclass
@@ -146,16 +145,23 @@ def train_vocoder(
     modules = {"vocoder": vocoder, "discriminator": discriminator}
     # Sized now so a checkpoint's table loads; filled once the speaker encoder is trained.
     vocoder.set_speaker_table(speakers, torch.zeros(len(speakers), vocoder.speaker_table.shape[1]))
-    step = load_training_state(output / "checkpoint", modules, optimizers)
+    loop = TrainLoop(
+        output / "checkpoint",
+        config.steps,
+        modules,
+        optimizers,
+        schedule=warmup_stable_decay(0, config.decay_steps, config.steps),
+        scheduled=("generator", "discriminator"),
+        rngs={"clips": rng, "torch": torch.default_generator},
+        checkpoint_every=config.checkpoint_every,
+        on_checkpoint=lambda step: (
+            vocoder.save_pretrained(output / "vocoder") if step > config.speaker_steps else None
+        ),
+        desc="vocoder",
+    )
     crop = int(config.speaker_crop_seconds * sample_rate)
     embeddings = by_speaker = None
-    bar = tqdm(range(step, config.steps), initial=step, total=config.steps, desc="vocoder")
-    for step in bar:
-        for name in ("generator", "discriminator"):  # the configured lr, not a checkpoint's
-            for group in optimizers[name].param_groups:
-                group["lr"] = warmup_stable_decay(
-                    step, config.lr, config.steps, 0, config.decay_steps
-                )
+    for step in loop:
         if step < config.speaker_steps:
             vocoder.speaker_encoder.train()
             waves, labels = _speaker_batch(clips, speakers, crop, config.batch_size * 2, rng)
@@ -164,7 +170,7 @@ def train_vocoder(
             optimizers["speaker"].zero_grad()
             loss.backward()
             optimizers["speaker"].step()
-            bar.set_postfix(speaker_ce=f"{loss.item():.3f}")
+            loop.log(speaker_ce=loss.item())
         else:
             if embeddings is None:
                 embeddings = _clip_embeddings(vocoder, clips)
@@ -174,13 +180,9 @@ def train_vocoder(
                 table = torch.stack([embeddings[by_speaker[s]].mean(0) for s in speakers])
                 vocoder.set_speaker_table(speakers, table)
             _generator_step(
-                vocoder, discriminator, mel_loss, optimizers, config, step, bar,
+                vocoder, discriminator, mel_loss, optimizers, config, step, loop,
                 _vocoder_batch(clips, embeddings, by_speaker, config, hop, rng),
             )  # fmt: skip
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-            save_training_state(output / "checkpoint", step + 1, modules, optimizers)
-            if step + 1 > config.speaker_steps:
-                vocoder.save_pretrained(output / "vocoder")
     vocoder.eval()
     return vocoder
 
@@ -192,7 +194,7 @@ def _generator_step(
     optimizers: dict[str, torch.optim.Optimizer],
     config: VocoderTrainConfig,
     step: int,
-    bar: tqdm,
+    loop: TrainLoop,
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
 ) -> None:
     units, real, voices = batch
@@ -200,7 +202,7 @@ def _generator_step(
     fake = vocoder(units, voices)
     mel = mel_loss(fake, real)
     loss = config.mel_weight * mel
-    logs = {"mel": f"{mel.item():.3f}"}
+    logs = {"mel": mel.item()}
     if step >= config.speaker_steps + config.gan_start:
         d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
         optimizers["discriminator"].zero_grad()
@@ -210,11 +212,11 @@ def _generator_step(
         adversarial = generator_adversarial_loss(fake_scores)
         features = feature_matching_loss(real_scores, fake_scores)
         loss = loss + adversarial + config.feature_weight * features
-        logs.update(d=f"{d_loss.item():.3f}", adv=f"{adversarial.item():.3f}")
+        logs.update(d=d_loss.item(), adv=adversarial.item())
     optimizers["generator"].zero_grad()
     loss.backward()
     optimizers["generator"].step()
-    bar.set_postfix(logs)
+    loop.log(**logs)
 
 
 def warm_start(vocoder: UnitVocoder, source: UnitVocoder) -> list[str]:

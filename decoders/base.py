@@ -3,7 +3,8 @@
 ``decode(codes, **conditioning)`` returns a ``PIL.Image`` for image decoders and a
 ``(sample_rate, waveform)`` pair (float32 numpy, mono, in [-1, 1]) for audio decoders.
 Trainable decoders save as a folder of ``config.json`` (with a ``kind`` key) +
-``model.safetensors``; ``load_decoder`` rebuilds any of them from such a folder.
+``model.safetensors`` (``omni.common.persistence``); ``CodeDecoder.from_pretrained`` (alias
+``load_decoder``) rebuilds any of them from such a folder.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 
-from tokenizers_mm.base import SavedModule
+from omni.common.persistence import SavedModule
 
 
 class CodeDecoder(SavedModule):

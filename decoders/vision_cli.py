@@ -58,14 +58,14 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from decoders.manifest import manifest_segments
     from decoders.vision import ImageDecoder, ImageDecoderConfig, from_pil
     from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
+    from omni.common.manifest import media_segments
     from tokenizers_mm.vision import SemanticImageTokenizer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    paths = [path for path, _ in manifest_segments(args.data, "image")]
+    paths = [path for path, _, _ in media_segments(args.data, "image")]
     if args.max_images:
         paths = paths[: args.max_images]
     tokenizer = SemanticImageTokenizer.from_pretrained(args.tokenizer)

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm import tqdm
 
-from decoders.checkpoint import load_training_state, save_training_state
-from decoders.schedule import warmup_stable_decay
 from decoders.vision import ImageDecoder
+from omni.common.loop import TrainLoop
+from omni.common.schedule import warmup_stable_decay
 
 
 @dataclass
@@ -24,7 +23,7 @@ class ImageDecoderTrainConfig:
     batch_size: int = 16
     lr: float = 5e-4
     warmup: int = 100
-    # Steps at the end over which the lr falls linearly to 0 (``warmup_stable_decay``).
+    # Steps at the end over which the lr falls linearly to 0 (``omni.common.schedule.warmup_stable_decay``).
     decay_steps: int = 0
     checkpoint_every: int = 100
     seed: int = 0
@@ -51,20 +50,25 @@ def train_image_decoder(
     output = Path(config.output)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(decoder.parameters(), config.lr, weight_decay=0.0)
-    modules, optimizers = {"decoder": decoder}, {"decoder": optimizer}
+    modules = {"decoder": decoder}
     ema = None
     if config.ema_decay > 0:
         ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
         modules["ema"] = ema
     saved = decoder if ema is None else ema.module  # what is saved, sampled and returned
-    start = load_training_state(output / "checkpoint", modules, optimizers)
+    loop = TrainLoop(
+        output / "checkpoint",
+        config.steps,
+        modules,
+        {"decoder": optimizer},
+        schedule=warmup_stable_decay(config.warmup, config.decay_steps, config.steps),
+        rngs={"batches": generator, "torch": torch.default_generator},
+        checkpoint_every=config.checkpoint_every,
+        on_checkpoint=lambda _: saved.save_pretrained(output / "decoder"),
+        desc="image decoder",
+    )
     decoder.train()
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="image decoder")
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_stable_decay(
-                step, config.lr, config.steps, config.warmup, config.decay_steps
-            )
+    for _ in loop:
         index = torch.randint(images.shape[0], (config.batch_size,), generator=generator)
         loss = decoder.training_loss(images[index], codes[index], config.object_weight)
         optimizer.zero_grad()
@@ -73,9 +77,6 @@ def train_image_decoder(
         optimizer.step()
         if ema is not None:
             ema.update_parameters(decoder)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-            save_training_state(output / "checkpoint", step + 1, modules, optimizers)
-            saved.save_pretrained(output / "decoder")
+        loop.log(loss=loss.item())
     saved.eval()
     return saved

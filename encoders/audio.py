@@ -108,6 +108,7 @@ class AudioEncoder(ContinuousEncoder):
     """
 
     modality = "audio"
+    kind = "audio"
 
     def __init__(
         self,

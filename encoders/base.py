@@ -8,18 +8,24 @@ processor calls ``preprocess`` and ``num_tokens``; the model calls ``forward``.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import inspect
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
-from torch import nn
+
+from omni.common.persistence import SavedModule
 
 
-class ContinuousEncoder(nn.Module):
-    """Base class: an encoder plus projector that fills continuous slots of the sequence."""
+class ContinuousEncoder(SavedModule):
+    """Base class: an encoder plus projector that fills continuous slots of the sequence.
 
+    Saved like every trainable part (``omni.common.persistence``), with its kind under
+    ``type`` (the key ``OmniConfig.encoders`` entries use too);
+    ``ContinuousEncoder.from_pretrained`` rebuilds any kind.
+    """
+
+    artifact = "encoder"
+    kind_key = "type"
     modality: str = ""
 
     def preprocess(self, signal: Any, **kwargs: Any) -> Any:
@@ -34,39 +40,22 @@ class ContinuousEncoder(nn.Module):
         """Encode preprocessed items; one ``[num_tokens(item), out_dim]`` tensor each."""
         raise NotImplementedError
 
-    def to_config(self) -> dict[str, Any]:
-        """JSON-serialisable config that ``encoders.build_encoder`` rebuilds this from."""
-        raise NotImplementedError
-
-    # --- persistence shared by every encoder (added by the encoders helper; contract unchanged) ---
-
-    def save_pretrained(self, folder: str | Path) -> None:
-        """Write ``config.json`` (``to_config()``) and ``model.safetensors`` into ``folder``.
-
-        The ``pretrained`` entries are dropped from the saved config: the weights now live in
-        ``model.safetensors``, so reloading never needs the original checkpoint.
-        """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = _without_pretrained(self.to_config())
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        save_model(self, str(folder / "model.safetensors"))
-
     @classmethod
-    def from_pretrained(cls, folder: str | Path) -> ContinuousEncoder:
-        """Rebuild an encoder saved by ``save_pretrained`` (config + safetensors, no pickle)."""
-        from encoders import build_encoder
+    def from_config(cls, config: dict[str, Any]) -> ContinuousEncoder:
+        """Build from constructor options (no ``type``), refusing unknown ones by name."""
+        options = {key: value for key, value in config.items() if key != cls.kind_key}
+        known = set(inspect.signature(cls).parameters)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.kind} encoder options {unknown}; known: {sorted(known)}"
+            )
+        return cls(**options)
 
-        folder = Path(folder)
-        config_path, weights_path = folder / "config.json", folder / "model.safetensors"
-        for path in (config_path, weights_path):
-            if not path.is_file():
-                raise ValueError(f"{path} not found: not a folder written by save_pretrained")
-        encoder = build_encoder(json.loads(config_path.read_text()))
-        if not isinstance(encoder, cls):
-            raise ValueError(f"{folder} holds a {type(encoder).__name__}, not a {cls.__name__}")
-        load_model(encoder, str(weights_path))
-        return encoder
+    def saved_config(self) -> dict[str, Any]:
+        """The ``pretrained`` entries are dropped from the saved config: the weights now live
+        in ``model.safetensors``, so reloading never needs the original checkpoint."""
+        return _without_pretrained(super().saved_config())
 
 
 def _without_pretrained(config: dict[str, Any]) -> dict[str, Any]:

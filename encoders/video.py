@@ -73,6 +73,7 @@ class VideoEncoder(ContinuousEncoder):
     """
 
     modality = "video"
+    kind = "video"
 
     def __init__(
         self,

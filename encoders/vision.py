@@ -118,6 +118,7 @@ class VisionEncoder(ContinuousEncoder):
     """
 
     modality = "image"
+    kind = "vision"
 
     def __init__(
         self,

@@ -21,10 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
-from decoders.checkpoint import load_training_state, save_training_state
 from encoders.vision import VisionEncoder
+from omni.common.loop import TrainLoop
 
 # (images, labels [B, n_tasks, grid, grid]) for a batch size and a random generator.
 BatchFn = Callable[[int, np.random.Generator], tuple[list, torch.Tensor]]
@@ -74,13 +73,20 @@ def pretrain_vision_encoder(
     params = [*encoder.tower.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(params, lr, weight_decay=0.01)
     modules = {"encoder": encoder, "heads": heads}
-    start = load_training_state(out_dir / "checkpoint", modules, {"adamw": optimizer})
-    rng = np.random.default_rng([seed, start])  # a resumed run draws fresh, reproducible data
     out_dir.mkdir(parents=True, exist_ok=True)
     log = (out_dir / "log.csv").open("a")
+    loop = TrainLoop(
+        out_dir / "checkpoint",
+        steps,
+        modules,
+        {"adamw": optimizer},
+        checkpoint_every=checkpoint_every,
+        on_checkpoint=lambda _: log.flush(),
+        desc="pretrain vision encoder",
+    )
+    rng = np.random.default_rng([seed, loop.start])  # a resumed run draws fresh, reproducible data
     encoder.train()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc="pretrain vision encoder")
-    for step in bar:
+    for step in loop:
         images, labels = make_batch(batch_size, rng)
         grid = encoder._grid(images)
         if grid.shape[-2:] != labels.shape[-2:]:
@@ -92,11 +98,8 @@ def pretrain_vision_encoder(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}", acc="/".join(f"{a:.2f}" for a in accuracy))
+        loop.log(loss=loss.item(), acc="/".join(f"{a:.2f}" for a in accuracy))
         log.write(f"{step}," + ",".join(f"{v:.4f}" for v in (loss.item(), *accuracy)) + "\n")
-        if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            log.flush()
-            save_training_state(out_dir / "checkpoint", step + 1, modules, {"adamw": optimizer})
     log.close()
     encoder.eval()
     encoder.save_pretrained(out_dir)

@@ -23,7 +23,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     ),
     (
         ("train", "vision-encoder"),
-        "encoders.pretrain_cli",
+        "training.vision_encoder_cli",
         "pretrain the micro ViT on the toy world",
     ),
     (("train", "image-decoder"), "decoders.vision_cli", "train the diffusion image decoder"),

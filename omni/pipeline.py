@@ -7,7 +7,7 @@ in the config (``code_tokenizers`` / ``decoders``). Loading never unpickles.
 
 from __future__ import annotations
 
-import json
+import copy
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
@@ -24,22 +24,6 @@ from omni.processor import OmniProcessor
 from omni.results import GenerationResult, StreamEvent
 
 __all__ = ["OUT_MODALITIES", "GenerationResult", "OmniPipeline", "StreamEvent"]
-
-TOKENIZER_CLASSES = {
-    "image": ("tokenizers_mm.vision", "SemanticImageTokenizer"),
-    "speech": ("tokenizers_mm.audio", "SpeechUnitTokenizer"),
-    "encodec": ("tokenizers_mm.encodec", "EncodecTokenizer"),
-}
-
-
-def _load_code_tokenizer(folder: Path):
-    import importlib
-
-    kind = json.loads((folder / "config.json").read_text()).get("kind")
-    if kind not in TOKENIZER_CLASSES:
-        raise ValueError(f"{folder} holds an unknown tokenizer kind {kind!r}")
-    module, name = TOKENIZER_CLASSES[kind]
-    return getattr(importlib.import_module(module), name).from_pretrained(folder)
 
 
 class OmniPipeline:
@@ -62,28 +46,36 @@ class OmniPipeline:
     # --- persistence ---------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> OmniPipeline:
+        """Rebuild a pipeline folder: model, text tokenizer, and the code tokenizers and
+        decoders in the subfolders its config names (``omni.common.registry`` kinds)."""
+        from decoders.base import CodeDecoder
+        from tokenizers_mm.base import CodeTokenizer
+
         folder = Path(folder)
         if not (folder / "config.json").is_file():
             raise ValueError(f"{folder} is not a saved Omni model: no config.json in it")
         model = OmniForConditionalGeneration.from_pretrained(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        from decoders import load_decoder
-
         config = model.config
         code_tokenizers = {
-            m: _load_code_tokenizer(folder / sub)
+            m: CodeTokenizer.from_pretrained(folder / sub)
             for m, sub in (config.code_tokenizers or {}).items()
         }
-        decoders = {m: load_decoder(folder / sub) for m, sub in (config.decoders or {}).items()}
+        decoders = {
+            m: CodeDecoder.from_pretrained(folder / sub)
+            for m, sub in (config.decoders or {}).items()
+        }
         return cls(model, tokenizer, code_tokenizers, decoders)
 
     def save_pretrained(self, folder: str | Path) -> None:
+        """Write the pipeline folder; the saved config names the subfolders, the live model's
+        config is left as it is."""
         folder = Path(folder)
-        self.model.config.code_tokenizers = {
-            m: f"{m}_tokenizer" for m in self.model.code_tokenizers
-        }
-        self.model.config.decoders = {m: f"{m}_decoder" for m in self.decoders}
         self.model.save_pretrained(folder)
+        config = copy.deepcopy(self.model.config)
+        config.code_tokenizers = {m: f"{m}_tokenizer" for m in self.model.code_tokenizers}
+        config.decoders = {m: f"{m}_decoder" for m in self.decoders}
+        config.save_pretrained(folder)  # over the model's config.json: same, plus the subfolders
         self.tokenizer.save_pretrained(folder)
         for modality, tokenizer in self.model.code_tokenizers.items():
             tokenizer.save_pretrained(folder / f"{modality}_tokenizer")

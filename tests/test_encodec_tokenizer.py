@@ -165,6 +165,27 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(tmp_path):
     assert len(resumed) == 1  # picked up at step 8 from out_dir/checkpoint
 
 
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, kill_during_call):
+    """The segment sampler (crops and bandwidths) resumes with the step."""
+    from encodec.modules import SEANetDecoder
+
+    clips = [(_tone(0.6, 24_000), 24_000), (_tone(0.4, 24_000) * 0.5, 24_000)]
+    config = EncodecTrainConfig(steps=4, batch_size=2, segment_seconds=0.2, checkpoint_every=2)
+
+    def fresh() -> EncodecTokenizer:
+        torch.manual_seed(0)
+        return EncodecTokenizer(EncodecConfig.micro())
+
+    whole = fresh()
+    train_encodec(whole, clips, config, tmp_path / "a")
+    kill = (SEANetDecoder, "forward", 3, train_encodec, fresh(), clips, config, tmp_path / "b")
+    kill_during_call(*kill)
+    resumed = fresh()
+    assert len(train_encodec(resumed, clips, config, tmp_path / "b")) == 2
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_cli_trains_encodec_from_a_manifest(tmp_path):
     import json
 

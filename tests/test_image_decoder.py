@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from decoders import load_decoder
-from decoders.schedule import warmup_stable_decay
 from decoders.vision import (
     ImageDecoder,
     ImageDecoderConfig,
@@ -17,6 +16,7 @@ from decoders.vision import (
     to_pil,
 )
 from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
+from omni.common.schedule import learning_rates, warmup_stable_decay
 
 CODEBOOK = 10
 
@@ -152,6 +152,27 @@ def test_a_few_training_steps_lower_the_loss_and_resume(tmp_path) -> None:
         assert torch.equal(a, b), name
 
 
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, kill_during_call):
+    """The batch generator and torch's own generator (noise, sigmas) resume with the step."""
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    grid = torch.stack([codes(i) for i in range(4)])
+
+    def config(folder: str) -> ImageDecoderTrainConfig:
+        return ImageDecoderTrainConfig(
+            output=str(tmp_path / folder), steps=4, batch_size=2, warmup=1, checkpoint_every=2
+        )
+
+    torch.manual_seed(0)
+    whole = train_image_decoder(ImageDecoder(tiny_config()), images, grid, config("a"))
+    torch.manual_seed(0)
+    kill = (ImageDecoder, "training_loss", 3, train_image_decoder, ImageDecoder(tiny_config()))
+    kill_during_call(*kill, images, grid, config("b"))
+    torch.manual_seed(1)  # whatever the state of a new process
+    resumed = train_image_decoder(ImageDecoder(tiny_config()), images, grid, config("b"))
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_object_weight_counts_object_pixels_more() -> None:
     decoder = ImageDecoder(tiny_config())
     images = torch.zeros(2, 3, 32, 32)
@@ -214,10 +235,10 @@ def test_cli_trains_from_a_manifest_and_starts_from_init_weights(tmp_path, capsy
 
 
 def test_lr_warms_up_holds_then_decays_to_zero() -> None:
-    rates = [warmup_stable_decay(step, 1.0, 100, warmup=10, decay_steps=20) for step in range(100)]
-    assert rates[0] == pytest.approx(0.1) and rates[9] == rates[79] == 1.0
+    rates = learning_rates(warmup_stable_decay(10, 20, 100), 100)
+    assert rates[0] == 0.0 and rates[5] == pytest.approx(0.5) and rates[10] == rates[79] == 1.0
     assert rates[90] == pytest.approx(0.5) and rates[99] == pytest.approx(0.05)
-    assert warmup_stable_decay(99, 1.0, 100, warmup=10) == 1.0  # no decay asked
-    assert warmup_stable_decay(0, 1.0, 100) == 1.0  # no warm-up asked
+    assert learning_rates(warmup_stable_decay(10, 0, 100), 100)[99] == 1.0  # no decay asked
+    assert learning_rates(warmup_stable_decay(0, 0, 100), 1) == [1.0]  # no warm-up asked
     # a rerun with more steps climbs back to the peak and decays again over the new end
-    assert warmup_stable_decay(100, 1.0, 160, warmup=10, decay_steps=60) == 1.0
+    assert learning_rates(warmup_stable_decay(10, 60, 160), 101)[100] == 1.0

@@ -9,17 +9,16 @@ import unicodedata
 import pytest
 import torch
 
+from omni.common.schedule import learning_rates, tokenizer_schedule
 from tokenizers_mm.audio import (
     CharacterCTC,
     SpeechUnitTokenizer,
-    UnitCTCProbe,
     character_error_rate,
     normalise_transcript,
     pack_clips,
     train_speech_tokenizer,
-    train_unit_probe,
 )
-from tokenizers_mm.schedule import warmup_cosine_lr
+from tokenizers_mm.unit_probe import UnitCTCProbe, train_unit_probe
 
 TINY = {
     "whisper": {
@@ -94,9 +93,9 @@ def test_train_speech_tokenizer_resumes_exactly(tmp_path, kill_during_call):
 
 
 def test_tokenizer_lr_warms_up_then_decays():
-    rates = [warmup_cosine_lr(step, 100, 1.0) for step in range(100)]
-    assert rates[0] == pytest.approx(0.2) and rates[4] == pytest.approx(1.0, abs=0.01)
-    assert all(a >= b for a, b in zip(rates[4:], rates[5:])) and rates[-1] < 0.03
+    rates = learning_rates(tokenizer_schedule(100), 100)
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(0.2) and rates[5] == 1.0
+    assert all(a >= b for a, b in zip(rates[5:], rates[6:])) and rates[-1] < 0.03
 
 
 def test_save_pretrained_round_trip(tmp_path, tokenizer):

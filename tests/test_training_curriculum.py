@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from omni.common.schedule import learning_rates
 from omni.presets import build_micro
 from training.curriculum import (
     GROUPS,
@@ -54,9 +55,9 @@ def test_schedules_follow_the_recipe():
             "mtp_scale": [[0.0, 0.3], [0.5, 0.1]],
         }
     )
-    assert recipe.learning_rate(0) == pytest.approx(1e-4)
-    assert recipe.learning_rate(9) == pytest.approx(1e-3)
-    assert recipe.learning_rate(100) == pytest.approx(1e-4)
+    rates = learning_rates(recipe.lr_schedule(), 101, recipe.lr)
+    assert rates[0] == 0.0 and rates[5] == pytest.approx(5e-4) and rates[10] == pytest.approx(1e-3)
+    assert rates[100] == pytest.approx(1e-4)
     assert [recipe.mtp_loss_scale(s) for s in (0, 49, 50, 99)] == [0.3, 0.3, 0.1, 0.1]
 
 

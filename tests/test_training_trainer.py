@@ -14,14 +14,10 @@ import pytest
 import torch
 import yaml
 
+from training.checkpoints import latest_checkpoint, load_checkpoint
 from training.curriculum import Curriculum
-from training.trainer import (
-    TrainOptions,
-    latest_checkpoint,
-    load_checkpoint,
-    read_metrics,
-    train_stage,
-)
+from training.metrics import read_metrics
+from training.trainer import TrainOptions, train_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable  # the interpreter running the tests, whatever venv it lives in
@@ -86,7 +82,7 @@ def run_python(args: list[str], timeout: int = 300) -> None:
 
 def test_checkpoint_restores_model_optimizer_and_data_state(world, tmp_path):
     from omni.processor import OmniProcessor
-    from training.cli import load_model
+    from training.models import load_model
 
     recipe_path = write_curriculum(tmp_path, world, "micro-llama", steps=3, checkpoint_every=2)
     curriculum = Curriculum.load(recipe_path)
@@ -180,7 +176,7 @@ def test_fsdp2_two_processes_match_one_process_and_resume(world, tmp_path):
     scatters it back and repeats the uninterrupted run."""
     from omni.modeling import OmniForConditionalGeneration
     from omni.processor import OmniProcessor
-    from training.cli import load_model
+    from training.models import load_model
 
     recipe_path = write_curriculum(
         tmp_path, world, "micro-k-exaone", steps=4, checkpoint_every=2, warmup_steps=1
@@ -231,7 +227,7 @@ def test_fsdp2_two_processes_match_one_process_and_resume(world, tmp_path):
 
 def test_fsdp_outside_torchrun_is_a_clear_error(world, tmp_path):
     from omni.processor import OmniProcessor
-    from training.cli import load_model
+    from training.models import load_model
 
     curriculum = Curriculum.load(write_curriculum(tmp_path, world, "micro-llama", steps=1))
     model, tokenizer = load_model(None, curriculum.model)

@@ -12,7 +12,6 @@ import torch
 from decoders import load_decoder
 from decoders.audio import SpeakerEncoderConfig, UnitVocoder, VocoderConfig
 from decoders.audio_losses import (
-    MultiResolutionMelLoss,
     VocoderDiscriminator,
     discriminator_loss,
     feature_matching_loss,
@@ -25,8 +24,15 @@ from decoders.audio_train import (
     train_vocoder,
     warm_start,
 )
-from decoders.checkpoint import load_training_state, save_training_state
-from training.metrics import mcd, mel_frames, unit_griffin_lim, unit_mel_table, wilson_interval
+from omni.common.checkpoint import load_training_state, save_training_state
+from omni.common.mel import MultiResolutionMelLoss
+from training.decoder_metrics import (
+    mcd,
+    mel_frames,
+    unit_griffin_lim,
+    unit_mel_table,
+    wilson_interval,
+)
 
 RATE = 4000  # 160 samples per unit at 25 Hz: a micro rate that keeps every test fast
 
@@ -287,6 +293,26 @@ def test_train_vocoder_saves_and_resumes(tmp_path) -> None:
         assert torch.equal(a, b), name
 
 
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path, kill_during_call):
+    """The clip sampler and torch's generator resume with the step (GAN phase included)."""
+
+    def config(folder: str) -> VocoderTrainConfig:
+        return VocoderTrainConfig(
+            output=str(tmp_path / folder), steps=4, speaker_steps=1, gan_start=1,
+            batch_size=2, segment_units=8, speaker_crop_seconds=0.5, checkpoint_every=2,
+        )  # fmt: skip
+
+    torch.manual_seed(0)
+    whole = train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config("a"))
+    torch.manual_seed(0)
+    kill = (UnitVocoder, "forward", 3, train_vocoder, UnitVocoder(tiny_config()), _toy_clips())
+    kill_during_call(*kill, config("b"))
+    torch.manual_seed(1)  # whatever the state of a new process
+    resumed = train_vocoder(UnitVocoder(tiny_config()), _toy_clips(), config("b"))
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_resume_uses_the_configured_learning_rate_and_decay(tmp_path) -> None:
     import json
 
@@ -354,7 +380,7 @@ def test_encodec_decoder_wraps_the_tokenizer(tmp_path) -> None:
         decoder.decode(torch.zeros(2, 0, dtype=torch.long))
 
 
-# -- the benchmark's metrics (training.metrics): mel-cepstral distortion, unit-mel baseline, intervals
+# -- the benchmark's metrics (training.decoder_metrics): mel-cepstral distortion, unit-mel baseline, intervals
 
 
 def _vowel(formants: list[float], f0: float = 120.0, rate: int = 16000) -> torch.Tensor:

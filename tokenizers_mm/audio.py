@@ -10,7 +10,6 @@ small. ``UnitCTCProbe`` measures what the units carry: a fresh model that sees o
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import unicodedata
@@ -26,7 +25,6 @@ from vector_quantize_pytorch import FSQ
 
 from encoders.audio import SAMPLE_RATE, AudioEncoder, resample_to_16k
 from tokenizers_mm.base import CodeTokenizer
-from tokenizers_mm.schedule import warmup_cosine_lr
 
 _JAMO = (
     [chr(c) for c in range(0x1100, 0x1113)]  # 19 leading consonants
@@ -229,73 +227,6 @@ class SpeechUnitTokenizer(CodeTokenizer):
         return cls(**config)
 
 
-class UnitCTCProbe(nn.Module):
-    """A fresh reader of frozen unit ids: embedding + BiLSTM + CTC. Its character error rate
-    on held-out speech measures how much content the units carry.
-
-    Args:
-        codebook_size: how many unit ids there are.
-        dim, layers: embedding width and BiLSTM depth (``dim // 2`` per direction).
-        dropout: on the embeddings and between BiLSTM layers.
-        substitute: in training, the share of ids swapped for random ids (an augmentation
-            against memorising a few thousand clips; it also slows convergence a lot, so the
-            benchmark leaves it at 0).
-        levels: FSQ levels of the tokenizer; when given, each id also enters as its grid
-            coordinates (the implicit FSQ codebook), not only as a learned row.
-    """
-
-    def __init__(
-        self,
-        codebook_size: int,
-        alphabet: str = DEFAULT_ALPHABET,
-        dim: int = 128,
-        layers: int = 2,
-        dropout: float = 0.0,
-        substitute: float = 0.0,
-        levels: Sequence[int] | None = None,
-    ) -> None:
-        super().__init__()
-        self.ctc = CharacterCTC(alphabet)
-        self.codebook_size, self.substitute = codebook_size, substitute
-        self.embed = nn.Embedding(codebook_size, dim)
-        self.drop = nn.Dropout(dropout)
-        self.coordinates: nn.Linear | None = None
-        if levels:
-            if math.prod(levels) != codebook_size:
-                raise ValueError(f"FSQ levels {list(levels)} do not make {codebook_size} units")
-            sizes = torch.tensor([int(level) for level in levels])
-            basis = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), sizes[:-1]]), 0)
-            digits = (torch.arange(codebook_size)[:, None] // basis) % sizes
-            self.register_buffer("grid", digits.float() / (sizes - 1) * 2 - 1, persistent=False)
-            self.coordinates = nn.Linear(len(sizes), dim)
-        self.head = CTCHead(dim, self.ctc.vocab_size, layers, upsample=2)
-        self.head.context.dropout = dropout if layers > 1 else 0.0
-
-    def forward(self, units: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.training and self.substitute > 0:
-            units = [
-                torch.where(
-                    torch.rand(len(u)) < self.substitute,
-                    torch.randint(self.codebook_size, (len(u),)),
-                    u,
-                )
-                for u in units
-            ]
-        ids, lengths = _pad(units)
-        embedded = self.embed(ids)
-        if self.coordinates is not None:
-            embedded = embedded + self.coordinates(self.grid[ids])
-        return self.head(self.drop(embedded), lengths), lengths * self.head.upsample
-
-    @torch.no_grad()
-    def transcribe(self, units: list[torch.Tensor]) -> list[str]:
-        was_training = self.training
-        self.eval()
-        log_probs, lengths = self(units)
-        self.train(was_training)
-        return [self.ctc.greedy_decode(lp[:n]) for lp, n in zip(log_probs, lengths)]
-
-
 def pack_clips(
     clips: Sequence[tuple[Any, str]], rng: random.Random, seconds: float, gap: float = 0.15
 ) -> tuple[torch.Tensor, str]:
@@ -344,11 +275,11 @@ def train_speech_tokenizer(
     Batches are random clips packed into encoder windows with speed perturbation. Every
     ``checkpoint_every`` steps, and at the end, ``out_dir/checkpoint`` gets the weights, the
     AdamW moments and the data RNG; a rerun resumes there exactly, and a rerun with more
-    ``steps`` continues training on the schedule of the new total (``warmup_cosine_lr``).
+    ``steps`` continues training on the schedule of the new total
+    (``omni.common.schedule.tokenizer_schedule``).
     """
-    from tqdm import tqdm
-
-    from decoders.checkpoint import load_training_state, save_training_state
+    from omni.common.loop import TrainLoop
+    from omni.common.schedule import tokenizer_schedule
 
     out_dir = Path(out_dir)
     data = _clips_16k(clips)
@@ -360,20 +291,19 @@ def train_speech_tokenizer(
     tokenizer = tokenizer or SpeechUnitTokenizer(**config)
     window_seconds = tokenizer.encoder.window_frames / 100
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=lr, weight_decay=0.01)
-    start = load_training_state(checkpoint, {"tokenizer": tokenizer}, {"tokenizer": optimizer})
-    if start:
-        saved = json.loads((checkpoint / "rng.json").read_text())
-        # rng.json is written first: after a kill between the two writes it is a step ahead,
-        # and the data stream is reseeded from the step instead.
-        if saved["step"] == start:
-            rng.setstate(_as_rng_state(saved["state"]))
-        else:
-            rng.seed(f"{seed}/{start}")
+    loop = TrainLoop(
+        checkpoint,
+        steps,
+        {"tokenizer": tokenizer},
+        {"tokenizer": optimizer},
+        schedule=tokenizer_schedule(steps),
+        rngs={"data": rng},
+        checkpoint_every=checkpoint_every,
+        on_checkpoint=lambda _: tokenizer.save_pretrained(checkpoint),
+        desc="speech tokenizer",
+    )
     tokenizer.train()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc="speech tokenizer")
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine_lr(step, steps, lr)
+    for _ in loop:
         packs = [
             pack_clips(data, rng, window_seconds * rng.uniform(0.4, 1.0)) for _ in range(batch_size)
         ]
@@ -383,57 +313,7 @@ def train_speech_tokenizer(
         loss.backward()
         nn.utils.clip_grad_norm_(tokenizer.parameters(), 1.0)
         optimizer.step()
-        bar.set_postfix(ctc=f"{loss.item():.3f}", units=units.unique().numel())
-        if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            tokenizer.save_pretrained(checkpoint)
-            rng_state = {"step": step + 1, "state": rng.getstate()}
-            (checkpoint / "rng.json").write_text(json.dumps(rng_state))
-            save_training_state(
-                checkpoint, step + 1, {"tokenizer": tokenizer}, {"tokenizer": optimizer}
-            )
+        loop.log(ctc=loss.item(), units=units.unique().numel())
     tokenizer.eval()
     tokenizer.save_pretrained(out_dir)
     return tokenizer
-
-
-def _as_rng_state(state: list) -> tuple:
-    """``random.Random.getstate()`` after a JSON round trip (lists back to tuples)."""
-    version, internal, gauss = state
-    return version, tuple(internal), gauss
-
-
-def train_unit_probe(
-    train_units: Sequence[tuple[torch.Tensor, str]],
-    codebook_size: int,
-    steps: int = 1500,
-    batch_size: int = 32,
-    lr: float = 3e-3,
-    seed: int = 0,
-    **probe_config: Any,
-) -> UnitCTCProbe:
-    """Train a ``UnitCTCProbe`` (``probe_config``: its ``alphabet``, ``dim``, ``layers``,
-    ``dropout``, ``substitute``, ``levels``) on ``(unit ids, transcript)`` pairs of a frozen
-    tokenizer. Batches are runs of similar lengths (little padding for the BiLSTM to read)."""
-    from tqdm import tqdm
-
-    if not train_units:
-        raise ValueError("no (units, transcript) pairs to train the probe on")
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
-    probe = UnitCTCProbe(codebook_size, **probe_config)
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    by_length = sorted(range(len(train_units)), key=lambda i: len(train_units[i][0]))
-    batch_size = min(batch_size, len(by_length))
-    probe.train()
-    for _ in tqdm(range(steps), desc="unit CTC probe", mininterval=30):
-        start = rng.randrange(len(by_length) - batch_size + 1)
-        batch = [train_units[i] for i in by_length[start : start + batch_size]]
-        log_probs, lengths = probe([units for units, _ in batch])
-        loss = probe.ctc.loss(log_probs, lengths, [text for _, text in batch])
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(probe.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-    return probe.eval()

@@ -2,7 +2,7 @@
 tokenizer.
 
 ``--data`` is a toy-world manifest (``manifest.jsonl`` or the folder holding it; its
-``--split`` samples are used) for every kind; the text kinds also take plain text files or
+``--split`` samples are used; a record without a split is in train) for every kind; the text kinds also take plain text files or
 folders of ``*.txt`` / ``*.md``. The trained tokenizer is saved to ``--out`` with
 ``save_pretrained``; the signal kinds resume from ``--out/checkpoint``.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,18 +42,21 @@ def run(args: argparse.Namespace) -> int:
         return _train_text(args, out)
     from omni.common.audio import read_audio
 
-    records = list(_manifest_records(args.data, args.split))
     options = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v}
     if args.kind == "image":
         from tokenizers_mm.vision import train_image_tokenizer
 
-        images = [_load_image(path) for path, _ in _segments(records, "image")]
+        images = [_load_image(path) for path, _ in _segments(args.data, args.split, "image")]
         _require(images, "images", args)
         train_image_tokenizer(out, images, seed=args.seed, encoder=args.encoder, **options)
     elif args.kind == "speech":
         from tokenizers_mm.audio import train_speech_tokenizer
 
-        clips = [(*read_audio(path), text) for path, text in _segments(records, "audio") if text]
+        clips = [
+            (*read_audio(path), text)
+            for path, text in _segments(args.data, args.split, "audio")
+            if text
+        ]
         _require(clips, "transcribed audio clips", args)
         train_speech_tokenizer(out, clips, seed=args.seed, **options)
     else:
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             train_encodec,
         )
 
-        clips = [read_audio(path) for path, _ in _segments(records, "audio")]
+        clips = [read_audio(path) for path, _ in _segments(args.data, args.split, "audio")]
         _require(clips, "audio clips", args)
         config = EncodecConfig() if args.full else EncodecConfig.micro()
         config = dataclasses.replace(config, bandwidth=args.bandwidth)
@@ -98,46 +100,24 @@ def _require(items: list, what: str, args: argparse.Namespace) -> None:
         raise ValueError(f"no {what} found in {' '.join(args.data)} (split {args.split!r})")
 
 
-def _manifest_path(data: str) -> Path:
-    path = Path(data)
-    if path.is_dir():
-        path = path / "manifest.jsonl"
-    if not path.is_file():
-        raise ValueError(f"{data} is neither a manifest.jsonl nor a folder holding one")
-    return path
+def _segments(data: list[str], split: str, kind: str) -> Iterator[tuple[Path, str | None]]:
+    """Media path and transcript (for audio: the segment's text, else what the sample says)
+    of every ``kind`` segment of ``split`` in every manifest."""
+    from omni.common.manifest import media_segments
 
-
-def _manifest_records(data: list[str], split: str) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """``(manifest folder, record)`` for every record of ``split`` in every manifest."""
     for item in data:
-        path = _manifest_path(item)
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number} is not valid JSON: {error}") from error
-            if record.get("split", split) == split:
-                yield path.parent, record
-
-
-def _segments(
-    records: list[tuple[Path, dict[str, Any]]], kind: str
-) -> Iterator[tuple[Path, str | None]]:
-    """Media path and transcript (for audio: the segment's text, else what the sample says)."""
-    for root, record in records:
-        meta = record.get("meta", {})
-        for turn in record.get("turns", []):
-            for segment in turn.get("segments", []):
-                if segment.get("type") == kind and "path" in segment:
-                    text = segment.get("text") or meta.get("text") or meta.get("question")
-                    yield root / segment["path"], text
+        for path, segment, record in media_segments(item, kind, (split,), distinct=False):
+            meta = record.get("meta", {})
+            yield path, segment.get("text") or meta.get("text") or meta.get("question")
 
 
 def _texts(data: list[str], split: str) -> Iterator[str]:
+    from omni.common.manifest import split_records
+
     for item in data:
         path = Path(item)
         if path.name.endswith(".jsonl") or (path / "manifest.jsonl").is_file():
-            for _, record in _manifest_records([item], split):
+            for _, record in split_records(item, (split,)):
                 for turn in record.get("turns", []):
                     for segment in turn.get("segments", []):
                         if segment.get("type") == "text":

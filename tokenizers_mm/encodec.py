@@ -16,15 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchaudio
 from encodec.model import EncodecModel
 from encodec.modules import SEANetDecoder, SEANetEncoder
 from encodec.quantization import ResidualVectorQuantizer
-from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from omni.common.audio import resample, to_mono
+from omni.common.mel import MultiResolutionMelLoss
 from tokenizers_mm.base import CodeTokenizer
 
 SAMPLE_RATE = 24_000
@@ -221,24 +219,8 @@ def prepare_waveform(signal: Any, sample_rate: int) -> torch.Tensor:
 # -- training ------------------------------------------------------------------------------
 
 
-class MultiScaleMelLoss(nn.Module):
-    """L1 between log-mel spectrograms at several resolutions (EnCodec's reconstruction term;
-    the ``encodec`` package ships no losses, so it is written here)."""
-
-    def __init__(self, n_ffts: tuple[int, ...] = (256, 512, 1024, 2048), n_mels: int = 64) -> None:
-        super().__init__()
-        self.mels = nn.ModuleList(
-            torchaudio.transforms.MelSpectrogram(
-                SAMPLE_RATE, n_fft=n, hop_length=n // 4, n_mels=min(n_mels, n // 8), power=1.0
-            )
-            for n in n_ffts
-        )
-
-    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        losses = [
-            F.l1_loss(torch.log(mel(fake) + 1e-5), torch.log(mel(real) + 1e-5)) for mel in self.mels
-        ]
-        return torch.stack(losses).mean()
+# EnCodec's reconstruction term: log-mels at four FFT sizes, hop n/4, up to 64 bands.
+MEL_RESOLUTIONS = tuple((n, n // 4, min(64, n // 8)) for n in (256, 512, 1024, 2048))
 
 
 @dataclass
@@ -278,7 +260,7 @@ def train_encodec(
     ``checkpoint_every`` steps and the final tokenizer to ``out_dir`` via ``save_pretrained``.
     Returns the loss of every step run.
     """
-    from decoders.checkpoint import load_training_state, save_training_state
+    from omni.common.loop import TrainLoop
 
     config = config or EncodecTrainConfig()
     if not clips:
@@ -287,17 +269,22 @@ def train_encodec(
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=config.learning_rate, betas=(0.5, 0.9))
-    mel_loss = MultiScaleMelLoss()
-    checkpoint = Path(out_dir) / "checkpoint" if out_dir is not None else None
-    start = 0
-    if checkpoint is not None:
-        start = load_training_state(checkpoint, {"encodec": tokenizer}, {"encodec": optimizer})
+    mel_loss = MultiResolutionMelLoss(SAMPLE_RATE, MEL_RESOLUTIONS)
+    loop = TrainLoop(
+        None if out_dir is None else Path(out_dir) / "checkpoint",
+        config.steps,
+        {"encodec": tokenizer},
+        {"encodec": optimizer},
+        rngs={"segments": rng, "torch": torch.default_generator},
+        checkpoint_every=config.checkpoint_every,
+        desc="encodec",
+    )
     model = tokenizer.model
     length = int(config.segment_seconds * SAMPLE_RATE)
     bandwidth = model.bandwidth
     losses: list[float] = []
     tokenizer.train()
-    for step in tqdm(range(start, config.steps), desc="encodec", initial=start, total=config.steps):
+    for _ in loop:
         real = _random_segments(waves, config.batch_size, length, rng)
         emb = model.encoder(real)
         quantized = model.quantizer(emb, model.frame_rate, rng.choice(model.target_bandwidths))
@@ -311,10 +298,7 @@ def train_encodec(
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        if checkpoint is not None and (step + 1) % config.checkpoint_every == 0:
-            save_training_state(
-                checkpoint, step + 1, {"encodec": tokenizer}, {"encodec": optimizer}
-            )
+        loop.log(loss=losses[-1])
     tokenizer.eval()
     model.set_target_bandwidth(bandwidth)
     if out_dir is not None:

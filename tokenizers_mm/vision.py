@@ -29,7 +29,6 @@ from vector_quantize_pytorch import VectorQuantize
 
 from encoders import VisionEncoder, build_encoder
 from tokenizers_mm.base import CodeTokenizer
-from tokenizers_mm.schedule import warmup_cosine_lr
 
 DEFAULT_ENCODER = {"model_name": "micro-vit"}
 
@@ -267,11 +266,10 @@ def train_image_tokenizer(
     weights (with the codebook's EMA state) and the AdamW moments. Each step's randomness (the
     batch, the re-seeding of dead codes) is seeded from ``(seed, step)``, so a rerun resumes
     exactly, and a rerun with more ``steps`` continues on the schedule of the new total
-    (``warmup_cosine_lr``).
+    (``omni.common.schedule.tokenizer_schedule``).
     """
-    from tqdm import tqdm
-
-    from decoders.checkpoint import load_training_state, save_training_state
+    from omni.common.loop import TrainLoop
+    from omni.common.schedule import tokenizer_schedule
 
     out_dir = Path(out_dir)
     checkpoint = out_dir / "checkpoint"
@@ -285,25 +283,26 @@ def train_image_tokenizer(
     features = encode_features(tokenizer, images)
     params = [p for p in tokenizer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    start = load_training_state(checkpoint, {"tokenizer": tokenizer}, {"tokenizer": optimizer})
-    if start == 0:
+    loop = TrainLoop(
+        checkpoint,
+        steps,
+        {"tokenizer": tokenizer},
+        {"tokenizer": optimizer},
+        schedule=tokenizer_schedule(steps),
+        checkpoint_every=checkpoint_every,
+        on_checkpoint=lambda _: tokenizer.save_pretrained(checkpoint),
+        desc="image tokenizer",
+    )
+    if loop.start == 0:
         tokenizer.fit_feature_stats(features)
     tokenizer.train()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc="image tokenizer")
-    for step in bar:
+    for step in loop:
         torch.manual_seed(seed * 1_000_003 + step)
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine_lr(step, steps, lr)
         loss, cosine = tokenizer.loss(features[torch.randint(len(features), (batch_size,))])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}", cos=f"{cosine.item():.3f}")
-        if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
-            tokenizer.save_pretrained(checkpoint)
-            save_training_state(
-                checkpoint, step + 1, {"tokenizer": tokenizer}, {"tokenizer": optimizer}
-            )
+        loop.log(loss=loss.item(), cos=cosine.item())
     tokenizer.eval()
     tokenizer.save_pretrained(out_dir)
     return tokenizer

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,55 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
 
 
-def load_code_tokenizers(folders: dict[str, str]) -> dict[str, Any]:
-    """Discrete tokenizers by modality from saved folders (``config.json`` names the kind)."""
-    import json
-
-    from tokenizers_mm.audio import SpeechUnitTokenizer
-    from tokenizers_mm.encodec import EncodecTokenizer
-    from tokenizers_mm.vision import SemanticImageTokenizer
-
-    kinds = {"image": SemanticImageTokenizer, "speech": SpeechUnitTokenizer}
-    kinds["encodec"] = EncodecTokenizer
-    loaded = {}
-    for modality, folder in folders.items():
-        config = Path(folder) / "config.json"
-        if not config.is_file():
-            raise ValueError(f"no saved {modality} tokenizer at {folder} (config.json missing)")
-        kind = json.loads(config.read_text()).get("kind")
-        if kind not in kinds:
-            raise ValueError(f"{folder}: unknown tokenizer kind {kind!r}")
-        loaded[modality] = kinds[kind].from_pretrained(folder)
-    return loaded
-
-
-def load_model(init: str | None, model_spec: dict[str, Any]):
-    """(model, text tokenizer): from a checkpoint folder, or a micro preset the curriculum names."""
-    from omni.modeling import OmniForConditionalGeneration
-    from omni.presets import build_micro
-
-    if init is not None:
-        from transformers import AutoTokenizer
-
-        folder = Path(init)
-        if not (folder / "config.json").is_file():
-            raise ValueError(f"--init {init} is not a saved Omni model (no config.json)")
-        model = OmniForConditionalGeneration.from_pretrained(folder)
-        if (folder / "tokenizer.json").is_file():
-            tokenizer = AutoTokenizer.from_pretrained(folder)
-        else:
-            from tokenizers_mm.text import micro_text_tokenizer
-
-            tokenizer = micro_text_tokenizer(model.layout.text_size)
-        return model, tokenizer
-    spec = dict(model_spec)
-    preset = spec.pop("preset", None)
-    if preset is None:
-        raise ValueError("give --init CKPT or a 'model: {preset: micro-...}' in the curriculum")
-    model, processor = build_micro(preset, **spec)
-    return model, processor.tokenizer
-
-
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
     pairs = {}
     for item in items:
@@ -110,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from omni.processor import OmniProcessor
     from training.curriculum import Curriculum, apply_rope_scaling
     from training.data import CodeCache
+    from training.models import load_code_tokenizers, load_model
     from training.trainer import TrainOptions, save_model, setup_distributed, train_stage
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -26,12 +26,13 @@ Parameter groups map to parameter-name prefixes of ``OmniForConditionalGeneratio
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from torch import nn
+
+from omni.common.schedule import Schedule, warmup_cosine
 
 GROUPS = (
     "embeddings",
@@ -105,14 +106,10 @@ class Recipe:
         ):
             raise ValueError(f"recipe {self.name}: rope.rope_type must be linear, yarn or dynamic")
 
-    def learning_rate(self, step: int) -> float:
-        """Linear warmup, then cosine decay to ``min_lr_ratio * lr`` at the last step."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps))
-        return self.lr * (
-            self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-        )
+    def lr_schedule(self) -> Schedule:
+        """Linear warmup, then cosine decay to ``min_lr_ratio * lr`` at the last step
+        (transformers' ``get_cosine_with_min_lr_schedule_with_warmup``)."""
+        return warmup_cosine(self.warmup_steps, self.steps, self.min_lr_ratio)
 
     def mtp_loss_scale(self, step: int) -> float:
         """Piecewise-constant schedule: ``[[fraction_of_stage, scale], ...]`` (e.g. 0.3 then 0.1)."""

@@ -2,7 +2,7 @@
 
 The pipeline, from disk to a model-ready batch::
 
-    Manifest (JSONL, checked line by line)  ->  MixtureSampler (weighted, deterministic)
+    Manifest (JSONL, checked line by line; ``training.manifests``)  ->  MixtureSampler (weighted, deterministic)
         ->  CodeCache (discrete targets tokenised once, cached on disk)
         ->  OmniProcessor.encode  ->  RowPacker (fixed-length rows)  ->  OmniBatch
 
@@ -26,98 +26,9 @@ import torch
 
 from omni.processor import EncodedSample, OmniBatch, OmniProcessor
 from omni.sequence import Audio, Image, Sample, Turn, Video
+from training.manifests import Manifest, media_paths
 
 log = logging.getLogger(__name__)
-ON_ERROR = ("skip", "raise")
-
-
-# --- manifests ---------------------------------------------------------------------------
-@dataclass
-class ManifestIssue:
-    """A manifest line that was not used, and why (file and 1-based line number)."""
-
-    path: Path
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.reason}"
-
-
-@dataclass
-class Record:
-    """One usable manifest line: the sample plus where it came from."""
-
-    sample: Sample
-    split: str
-    line: int
-
-
-def _media_paths(sample: Sample) -> list[str]:
-    paths: list[str] = []
-    for turn in sample.turns:
-        for segment in turn.segments:
-            source = getattr(segment, "source", None)
-            if isinstance(source, str):
-                paths.append(source)
-            elif isinstance(segment, Video) and isinstance(source, list):
-                paths.extend(s for s in source if isinstance(s, str))
-    return paths
-
-
-class Manifest:
-    """The samples of one JSONL manifest, checked line by line.
-
-    A line that is not JSON, has an unknown segment type or points at a missing media file is
-    a :class:`ManifestIssue`: logged with file and line number and skipped
-    (``on_error="skip"``), or a ``ValueError`` naming them (``on_error="raise"``). It is never
-    dropped silently: ``issues`` lists them all.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        split: str | None = None,
-        tasks: Sequence[str] | None = None,
-        on_error: str = "skip",
-    ) -> None:
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ValueError(f"no manifest at {self.path}")
-        self.issues: list[ManifestIssue] = []
-        self.records: list[Record] = []
-        root = self.path.parent
-        with self.path.open(encoding="utf-8") as file:
-            for number, text in enumerate(file, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    data = json.loads(text)
-                    sample = Sample.from_dict(data, root=root)
-                    missing = [p for p in _media_paths(sample) if not Path(p).is_file()]
-                    if missing:
-                        raise ValueError(f"missing media file {missing[0]}")
-                except (ValueError, TypeError, KeyError) as error:
-                    issue = ManifestIssue(self.path, number, str(error))
-                    if on_error == "raise":
-                        raise ValueError(str(issue)) from error
-                    log.warning("skipping manifest line %s", issue)
-                    self.issues.append(issue)
-                    continue
-                record_split = data.get("split", "train")
-                if split is not None and record_split != split:
-                    continue
-                if tasks is not None and sample.task not in tasks:
-                    continue
-                self.records.append(Record(sample, record_split, number))
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, index: int) -> Sample:
-        return self.records[index].sample
 
 
 # --- mixtures ----------------------------------------------------------------------------
@@ -213,9 +124,10 @@ class CodeCache:
         from safetensors.torch import load_file, save_file
 
         if modality not in self.tokenizers:
+            # Not about this file (so never skipped as a bad line): the run lacks a tokenizer.
             raise ValueError(
-                f"{path}: a discrete {modality} target without codes needs a {modality} "
-                "tokenizer (name one under code_tokenizers)"
+                f"discrete {modality} targets without codes need a tokenizer for {modality} "
+                f"(name one under code_tokenizers; first such target: {Path(path).name})"
             )
         content = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         entry = self.folder / modality / f"{content}-{self.versions[modality]}.safetensors"
@@ -317,9 +229,18 @@ class RowPacker:
             return None
         if spec.think == "drop":
             sample = replace(sample, turns=[replace(t, think=None) for t in sample.turns])
-        if spec.cache is not None:
-            sample = spec.cache.fill(sample)
-        encoded = self.processor.encode(sample, loss_on=spec.loss_on)
+        try:
+            if spec.cache is not None:
+                sample = spec.cache.fill(sample)
+            encoded = self.processor.encode(sample, loss_on=spec.loss_on)
+        except (ValueError, OSError) as error:
+            # An error that names one of the sample's media files (unreadable, corrupt) is a
+            # bad line; any other (a missing encoder, a bad config) stops the run.
+            if not any(path in str(error) for path in media_paths(sample)):
+                raise
+            source = spec.sources[key[0]]
+            source.reject(source.records[key[1]].line, str(error), error)
+            return None
         limit = min(spec.row_length, spec.max_sample_length or spec.row_length)
         if len(encoded) > limit:
             self._skip(key, f"longer than {limit} tokens")

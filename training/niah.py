@@ -218,7 +218,7 @@ def plot_heatmap(result: dict[str, Any], path: str | Path, title: str = "NIAH ac
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.cli import load_model
+    from training.models import load_model
 
     out = Path(args.out)
     if args.write_long:

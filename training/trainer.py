@@ -6,23 +6,16 @@ as ``rows_per_step / micro_rows`` micro-batches; every rank builds the same micr
 from the same data state and trains on its share (``rank::world_size``), so the global batch,
 and the loss, do not depend on the number of processes.
 
-Checkpoints are folders written to a temporary name and renamed into place (never half
-written): ``model.safetensors``, ``optimizer.safetensors`` + ``optimizer.json``,
-``rng.safetensors`` and ``trainer.json`` (step, data-sampler state; the learning rate is a pure
-function of the step, so the scheduler state is the step). Nothing is pickled. Under FSDP2
-the model and optimiser states are gathered to full tensors on rank 0's CPU before writing
-and scattered back to the shards on load, so a checkpoint is the same files whatever the
-number of processes that wrote it.
+Checkpoints (``training.checkpoints``) hold the model, optimizer, RNG and data-sampler state;
+the learning rate follows transformers' schedule from the step (``omni.common.schedule``), so
+the scheduler state is the step. Metrics go to ``metrics.csv`` (``training.metrics``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,27 +23,22 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
 from torch import nn
 
+from omni.common.loop import TrainLoop
 from omni.processor import OmniProcessor
+from training.checkpoints import (
+    full_state_options,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_partial_checkpoints,
+    save_checkpoint,
+)
 from training.curriculum import Recipe, apply_trainable
 from training.data import CodeCache, DataSpec, Manifest, RowPacker, real_token_count
+from training.metrics import MetricsLog
 
 log = logging.getLogger(__name__)
-METRICS = (
-    "step",
-    "loss",
-    "lm_loss",
-    "mtp_loss",
-    "balance_loss",
-    "lr",
-    "mtp_scale",
-    "tokens",
-    "tokens_per_s",
-    "packing_ratio",
-    "moe_imbalance",
-)
 
 
 @dataclass
@@ -101,13 +89,17 @@ def build_packer(
 ) -> RowPacker:
     """The stage's mixture as a row packer over its named manifests."""
     sources, weights = [], []
+    read: dict[str, Manifest] = {}  # each file read (and its issues reported) once
     for entry in recipe.mixture:
         if entry.manifest not in manifests:
             raise ValueError(
                 f"recipe {recipe.name} reads manifest {entry.manifest!r}, which the curriculum "
                 f"does not name (known: {sorted(manifests)}; add it with --data NAME=PATH)"
             )
-        source = Manifest(manifests[entry.manifest], entry.split, entry.tasks, on_error)
+        path = manifests[entry.manifest]
+        if path not in read:
+            read[path] = Manifest(path, on_error=on_error)
+        source = read[path].select(entry.split, entry.tasks)
         if not len(source):
             raise ValueError(f"{source.path} has no {entry.split} samples of tasks {entry.tasks}")
         sources.append(source)
@@ -124,131 +116,6 @@ def build_packer(
         cache=cache,
     )
     return RowPacker(spec, processor)
-
-
-# --- checkpoints -------------------------------------------------------------------------
-def _full_options():
-    from torch.distributed.checkpoint.state_dict import StateDictOptions
-
-    return StateDictOptions(full_state_dict=True, cpu_offload=True)
-
-
-def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors, plain = {}, {"state": {}, "param_groups": state["param_groups"]}
-    for name, values in state["state"].items():
-        plain["state"][name] = []
-        for key, value in values.items():
-            tensors[f"{name}::{key}"] = value.detach().cpu().contiguous()
-            plain["state"][name].append(key)
-    return tensors, plain
-
-
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> dict:
-    state = {
-        name: {key: tensors[f"{name}::{key}"] for key in keys}
-        for name, keys in plain["state"].items()
-    }
-    return {"state": state, "param_groups": plain["param_groups"]}
-
-
-def save_checkpoint(
-    folder: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    trainer_state: dict[str, Any],
-    env: Distributed,
-    keep: int = 2,
-) -> Path | None:
-    """Write ``folder/step-N`` atomically (temp folder, then rename) and point ``latest`` at it."""
-    from torch.distributed.checkpoint.state_dict import get_state_dict
-
-    model_state, optimizer_state = get_state_dict(model, optimizer, options=_full_options())
-    if not env.main:
-        return None
-    final = folder / f"step-{trainer_state['step']:07d}"
-    temporary = folder / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model_state.items()}, temporary / "model.safetensors")
-    tensors, plain = _flatten_optimizer(optimizer_state)
-    save_file(tensors, temporary / "optimizer.safetensors")
-    (temporary / "optimizer.json").write_text(json.dumps(plain))
-    save_file({"torch": torch.get_rng_state()}, temporary / "rng.safetensors")
-    (temporary / "trainer.json").write_text(json.dumps(trainer_state, indent=1))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(temporary, final)
-    pointer = folder / ".latest.tmp"
-    pointer.write_text(final.name)
-    os.replace(pointer, folder / "latest")
-    for old in sorted(folder.glob("step-*"))[:-keep]:
-        shutil.rmtree(old)
-    return final
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    pointer = folder / "latest"
-    if not pointer.is_file():
-        return None
-    path = folder / pointer.read_text().strip()
-    return path if path.is_dir() else None
-
-
-def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    """Restore model, optimiser and RNG state; returns the trainer state (step, data)."""
-    from torch.distributed.checkpoint.state_dict import set_state_dict
-
-    plain = json.loads((path / "optimizer.json").read_text())
-    optimizer_state = _unflatten_optimizer(load_file(path / "optimizer.safetensors"), plain)
-    set_state_dict(
-        model,
-        optimizer,
-        model_state_dict=load_file(path / "model.safetensors"),
-        optim_state_dict=optimizer_state,
-        options=_full_options(),
-    )
-    torch.set_rng_state(load_file(path / "rng.safetensors")["torch"])
-    return json.loads((path / "trainer.json").read_text())
-
-
-# --- logging -----------------------------------------------------------------------------
-class MetricsLog:
-    """Rows of ``METRICS`` to ``metrics.csv`` (and TensorBoard); on resume, rows after the
-    checkpoint's step are dropped, so the file reads as one uninterrupted run."""
-
-    def __init__(self, folder: Path, resume_step: int, tensorboard: bool) -> None:
-        self.path = folder / "metrics.csv"
-        rows = []
-        if resume_step and self.path.is_file():
-            with self.path.open() as file:
-                rows = [r for r in csv.DictReader(file) if int(r["step"]) <= resume_step]
-        with self.path.open("w", newline="") as file:
-            writer = csv.DictWriter(file, METRICS)
-            writer.writeheader()
-            writer.writerows(rows)
-        self.writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(folder / "tensorboard"))
-
-    def write(self, row: dict[str, float]) -> None:
-        with self.path.open("a", newline="") as file:
-            csv.DictWriter(file, METRICS).writerow({k: row.get(k, "") for k in METRICS})
-        if self.writer is not None:
-            for key, value in row.items():
-                if key != "step" and value is not None:
-                    self.writer.add_scalar(key, value, int(row["step"]))
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def read_metrics(folder: str | Path) -> list[dict[str, float]]:
-    """The rows of a stage's ``metrics.csv`` as floats (empty fields dropped)."""
-    with (Path(folder) / "metrics.csv").open() as file:
-        return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(file)]
 
 
 # --- the loop ----------------------------------------------------------------------------
@@ -323,7 +190,7 @@ def save_model(model: nn.Module, folder: str | Path, env: Distributed | None = N
     if _is_fsdp(model):
         from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-        state = get_model_state_dict(model, options=_full_options())
+        state = get_model_state_dict(model, options=full_state_options())
     if env.main:
         model.save_pretrained(folder, state_dict=state)
 
@@ -332,6 +199,17 @@ def _all_reduce(values: torch.Tensor, env: Distributed) -> torch.Tensor:
     if env.world_size > 1:
         dist.all_reduce(values)
     return values
+
+
+def total_loss(output: Any, mtp_scale: float, aux_coef: float) -> torch.Tensor:
+    """The stage's loss: LM + ``mtp_scale`` x MTP + ``aux_coef`` x MoE balance (the weights
+    are the recipe's, at this step; the model's config is left alone)."""
+    loss = output.lm_loss
+    if output.mtp_loss is not None:
+        loss = loss + mtp_scale * output.mtp_loss
+    if output.balance_loss is not None:
+        loss = loss + aux_coef * output.balance_loss
+    return loss
 
 
 def train_stage(
@@ -345,7 +223,6 @@ def train_stage(
     env: Distributed | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` for one stage; returns the logged metric rows of this run."""
-    from tqdm import tqdm
 
     options = options or TrainOptions()
     env = env or setup_distributed()
@@ -353,13 +230,15 @@ def train_stage(
     checkpoints = out / "checkpoints"
     if env.main:
         checkpoints.mkdir(parents=True, exist_ok=True)
+        remove_partial_checkpoints(checkpoints)
     n_micro = recipe.rows_per_step // recipe.micro_rows
     if n_micro % env.world_size:
         raise ValueError(
             f"{n_micro} micro-batches per step do not split over {env.world_size} processes"
         )
-    if recipe.moe_aux_loss_coef is not None:
-        model.config.moe_aux_loss_coef = recipe.moe_aux_loss_coef
+    aux_coef = recipe.moe_aux_loss_coef
+    if aux_coef is None:
+        aux_coef = model.config.moe_aux_loss_coef
     apply_trainable(model, recipe.trainable)
     model.to(env.device).train()
     balancer = model.enable_bias_balancing() if recipe.moe_bias_update else None
@@ -383,19 +262,32 @@ def train_stage(
     pad = processor.layout.special_id("<|pad|>")
     autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=options.bf16)
     rows: list[dict[str, float]] = []
-    bar = tqdm(
-        range(start, recipe.steps),
-        initial=start,
-        total=recipe.steps,
+
+    def checkpoint(step: int) -> None:  # collective under FSDP2: every rank calls it
+        state = {
+            "step": step,
+            "recipe": recipe.name,
+            "data": packer.state_dict(),
+            "world_size": env.world_size,
+        }
+        save_checkpoint(checkpoints, model, optimizer, state, env, recipe.keep_checkpoints)
+
+    loop = TrainLoop(
+        None,
+        recipe.steps,
+        {},
+        {"model": optimizer},
+        schedule=recipe.lr_schedule(),
+        checkpoint_every=recipe.checkpoint_every,
+        on_checkpoint=checkpoint,
         desc=recipe.name,
-        disable=not (options.progress and env.main),
+        progress=options.progress and env.main,
+        start=start,
     )
-    for step in bar:
+    for step in loop:
         began = time.perf_counter()
-        lr = recipe.learning_rate(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.config.mtp_loss_scale = recipe.mtp_loss_scale(step)
+        lr = optimizer.param_groups[0]["lr"]
+        mtp_scale = recipe.mtp_loss_scale(step)
         micro_batches = [packer.next_batch(recipe.micro_rows) for _ in range(n_micro)]
         mine = micro_batches[env.rank :: env.world_size]
         # loss, lm, mtp, balance (sums over micro-batches), real tokens
@@ -405,8 +297,9 @@ def train_stage(
             with _gradient_sync(wrapped, last):
                 with autocast:
                     output = wrapped(**batch.to(env.device).model_inputs())
-                (output.loss / len(mine)).backward()
-            parts = (output.loss, output.lm_loss, output.mtp_loss, output.balance_loss)
+                loss = total_loss(output, mtp_scale, aux_coef)
+                (loss / len(mine)).backward()
+            parts = (loss, output.lm_loss, output.mtp_loss, output.balance_loss)
             for slot, value in enumerate(parts):
                 totals[slot] += 0.0 if value is None else float(value.detach())
             totals[4] += real_token_count(batch, pad)
@@ -430,7 +323,7 @@ def train_stage(
             "mtp_loss": float(totals[2] / n_micro),
             "balance_loss": float(totals[3] / n_micro),
             "lr": lr,
-            "mtp_scale": model.config.mtp_loss_scale,
+            "mtp_scale": mtp_scale,
             "tokens": float(totals[4]),
             "tokens_per_s": float(totals[4]) / elapsed,
             "packing_ratio": packer.packing_ratio,
@@ -439,15 +332,7 @@ def train_stage(
         rows.append(row)
         if metrics is not None:
             metrics.write(row)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
-        if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == recipe.steps:
-            state = {
-                "step": step + 1,
-                "recipe": recipe.name,
-                "data": packer.state_dict(),
-                "world_size": env.world_size,
-            }
-            save_checkpoint(checkpoints, model, optimizer, state, env, recipe.keep_checkpoints)
+            loop.log(loss=row["loss"], tok_s=round(row["tokens_per_s"]))
     if metrics is not None:
         metrics.close()
     if packer.skipped and env.main:
