@@ -116,11 +116,6 @@ def _unshare_encoders(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return state
 
 
-def _encoder_configs(encoders: nn.ModuleDict) -> dict[str, dict[str, Any]] | None:
-    """The ``config.encoders`` entry that rebuilds ``encoders`` as they are now."""
-    return {modality: encoder.to_config() for modality, encoder in encoders.items()} or None
-
-
 class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
     """Any-to-any model: one causal LM over the interleaved multimodal sequence."""
 
@@ -180,11 +175,17 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         tower, answers the same."""
         if kwargs.get("state_dict") is None:
             kwargs["state_dict"] = _unshare_encoders(self.state_dict())
-        in_memory, self.config.encoders = self.config.encoders, _encoder_configs(self.encoders)
+        in_memory, self.config.encoders = self.config.encoders, self.held_encoder_configs()
         try:
             super().save_pretrained(save_directory, *args, **kwargs)
         finally:
             self.config.encoders = in_memory
+
+    def held_encoder_configs(self) -> dict[str, dict[str, Any]] | None:
+        """The ``config.encoders`` entry that rebuilds the encoders the model holds now."""
+        return {
+            modality: encoder.to_config() for modality, encoder in self.encoders.items()
+        } or None
 
     # --- inputs --------------------------------------------------------------------------
     def embed(self, input_ids: torch.Tensor, media: dict[str, list[Any]] | None) -> torch.Tensor:

@@ -73,6 +73,7 @@ class OmniPipeline:
         folder = Path(folder)
         self.model.save_pretrained(folder)
         config = copy.deepcopy(self.model.config)
+        config.encoders = self.model.held_encoder_configs()  # one attached by hand included
         config.code_tokenizers = {m: f"{m}_tokenizer" for m in self.model.code_tokenizers}
         config.decoders = {m: f"{m}_decoder" for m in self.decoders}
         config.save_pretrained(folder)  # over the model's config.json: same, plus the subfolders
