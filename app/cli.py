@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from omni.generate_cli import add_placement_arguments
+from omni.cli_options import add_placement_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -31,7 +31,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("train", "lm"), "training.cli", "run curriculum stages of an Omni model"),
     (("eval", "niah"), "training.niah", "needle-in-a-haystack over lengths x depths"),
     (("generate",), "omni.generate_cli", "generate text, an image or audio from inputs"),
-    (("bench", "generate"), "omni.bench_cli", "benchmark speculative vs plain decoding"),
+    (("bench", "generate"), "training.bench_generate_cli", "benchmark speculative vs plain decoding"),
     (("demo",), "app.cli", "start the Gradio demo"),
 ]
 

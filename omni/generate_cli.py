@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from omni.cli_options import add_placement_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -26,12 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=2.0, help="image guidance scale")
     parser.add_argument("--think", action="store_true")
     parser.add_argument("--no-speculative", action="store_true", help="plain decoding")
-
-
-def add_placement_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--device`` and ``--dtype``, passed to ``omni.load`` (shared with ``omni demo``)."""
-    parser.add_argument("--device", help="where the model runs: cpu (default), cuda, cuda:1, mps")
-    parser.add_argument("--dtype", help="weights' dtype: float32 (default), bfloat16, float16")
 
 
 def check_output(output: str | None) -> Path | None:

@@ -51,7 +51,8 @@ def chat(english: str, korean: str | None = None):
 def train_micro(pipe, steps: int, seed: int) -> float:
     """A short LM + MTP training run on translation pairs; returns the last loss."""
     import torch
-    from tqdm import tqdm
+
+    from omni.common.loop import TrainLoop
 
     model, processor = pipe.model, pipe.processor
     pairs = translation_pairs(4000, seed)
@@ -59,8 +60,8 @@ def train_micro(pipe, steps: int, seed: int) -> float:
     balancer = model.enable_bias_balancing()
     model.train()
     loss = float("nan")
-    progress = tqdm(range(steps), desc="training micro LM + MTP", unit="step")
-    for step in progress:
+    loop = TrainLoop(None, steps, {"model": model}, {"model": optimizer}, desc="micro LM + MTP")
+    for step in loop:
         batch = [chat(en, ko) for en, ko in pairs[(step * 16) % 3984 : (step * 16) % 3984 + 16]]
         out = model(**processor(batch).model_inputs())
         out.loss.backward()
@@ -69,7 +70,7 @@ def train_micro(pipe, steps: int, seed: int) -> float:
         if balancer is not None:
             balancer.update()
         loss = out.loss.item()
-        progress.set_postfix(loss=f"{loss:.3f}", mtp=f"{out.mtp_loss.item():.3f}")
+        loop.log(loss=loss, mtp=out.mtp_loss.item())
     model.eval()
     return loss
 
