@@ -3,7 +3,9 @@
 Tensors (rows grouped by prompt, G consecutive rows each): ``tokens`` (N, T) int64, the
 response ids in the unified vocabulary (text, image codes or speech units alike);
 ``logps`` (N, T) float32, their log-probabilities under the generating policy, which the
-train stage needs for its importance ratios; ``mask`` (N, T), 1 on real response tokens.
+train stage needs for its importance ratios; ``mask`` (N, T), 1 on real response tokens;
+and, for the train stage, ``prompt_tokens`` / ``prompt_mask`` (prompts, P), each prompt's ids
+left-padded (the layout TRL uses: prompt then response in one row).
 
 Record: ``group_size``, ``policy`` (the key of the policy snapshot that sampled), ``samples``
 (one manifest ``meta`` per prompt, what the rewards check against) and ``answers``, one per
@@ -61,9 +63,17 @@ def write_rollout(
     logps: torch.Tensor,
     mask: torch.Tensor,
     answers: Sequence[Any],
+    prompt_tokens: torch.Tensor | None = None,
+    prompt_mask: torch.Tensor | None = None,
 ) -> Snapshot:
     """Save one generate stage's output under ``key`` (the hash of its inputs)."""
     rows = len(samples) * group_size
+    if (prompt_tokens is None) != (prompt_mask is None):
+        raise ValueError("give prompt_tokens and prompt_mask together, or neither")
+    if prompt_tokens is not None and (
+        prompt_tokens.shape != prompt_mask.shape or prompt_tokens.shape[0] != len(samples)
+    ):
+        raise ValueError("prompt_tokens and prompt_mask must both be (prompts, prompt length)")
     if group_size < 1 or not (tokens.shape == logps.shape == mask.shape) or tokens.dim() != 2:
         raise ValueError("tokens, logps and mask must share one (responses, tokens) shape")
     if tokens.shape[0] != rows or len(answers) != rows:
@@ -83,6 +93,8 @@ def write_rollout(
         "answers": entries,
     }
     tensors = {"tokens": tokens.long(), "logps": logps.float(), "mask": mask.float()}
+    if prompt_tokens is not None:
+        tensors.update(prompt_tokens=prompt_tokens.long(), prompt_mask=prompt_mask.float())
     store.write("rollouts", key, record, tensors, media)
     return store.read("rollouts", key)
 

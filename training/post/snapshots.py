@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,32 @@ class SnapshotStore:
         for name in media or {}:
             if Path(name).name != name or name in ("record.json", "tensors.safetensors"):
                 raise ValueError(f"media file name {name!r} must be a plain, unreserved file name")
+
+        def fill(folder: Path) -> None:
+            if tensors:
+                plain = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+                save_file(plain, folder / "tensors.safetensors")
+            for name, data in (media or {}).items():
+                (folder / name).write_bytes(data)
+
+        return self.publish(kind, key, record, fill)
+
+    def publish(
+        self, kind: str, key: str, record: dict[str, Any], fill: Callable[[Path], None]
+    ) -> Path:
+        """Let ``fill`` write files into a hidden folder, add ``record.json``, then rename the
+        folder into place: the artefact appears whole or not at all."""
         final = self.folder(kind, key)
         staging = final.parent / f".{key}.tmp-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            self._fill(staging, record, tensors or {}, media or {})
+            fill(staging)
+            (staging / "record.json").write_text(json.dumps(record, indent=1, ensure_ascii=False))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
             staging.rename(final)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
@@ -96,17 +117,6 @@ class SnapshotStore:
                 raise
             # else another run wrote the same key first: same inputs, same artefact
         return final
-
-    @staticmethod
-    def _fill(
-        folder: Path, record: dict[str, Any], tensors: dict[str, torch.Tensor], media: dict
-    ) -> None:
-        if tensors:
-            plain = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-            save_file(plain, folder / "tensors.safetensors")
-        for name, data in media.items():
-            (folder / name).write_bytes(data)
-        (folder / "record.json").write_text(json.dumps(record, indent=1, ensure_ascii=False))
 
     def read(self, kind: str, key: str) -> Snapshot:
         folder = self.folder(kind, key)

@@ -1,0 +1,62 @@
+"""The policy as the losses see it: per-token log-probabilities of sampled responses.
+
+Reached only through the transformers causal-LM interface (``input_ids``, ``attention_mask``
+-> ``logits``), so any backbone, or an Omni model over its unified vocabulary, is a policy;
+image codes and speech units are scored exactly as text tokens are.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedModel
+
+import omni  # noqa: F401  (registers the Omni model with the Auto classes, for load_policy)
+from training.post.snapshots import SnapshotStore, content_hash, tensor_digest
+
+
+def response_logps(
+    model: torch.nn.Module,
+    prompt_tokens: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """log pi(o_t | prompt, o_<t) for each response token: (N, T).
+
+    Rows are [left-padded prompt | right-padded response]; the logit at position p predicts
+    the token at p + 1, so the response's T tokens are scored by positions P - 1 ... P + T - 2.
+    """
+    if prompt_tokens.shape[0] != tokens.shape[0]:
+        raise ValueError(
+            f"{prompt_tokens.shape[0]} prompt rows for {tokens.shape[0]} responses; repeat each "
+            "prompt once per response of its group"
+        )
+    input_ids = torch.cat([prompt_tokens, tokens], dim=1)
+    attention_mask = torch.cat([prompt_mask, mask], dim=1).long()
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    start = prompt_tokens.shape[1] - 1
+    scoring = logits[:, start : start + tokens.shape[1]].float()
+    return torch.log_softmax(scoring, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def policy_key(model: torch.nn.Module) -> str:
+    """Content hash of a policy's weights (names, dtypes, shapes, bytes)."""
+    return content_hash({name: tensor_digest(p) for name, p in model.state_dict().items()})
+
+
+def save_policy(store: SnapshotStore, model: PreTrainedModel, origin: dict | None = None) -> str:
+    """Store a policy snapshot (a ``save_pretrained`` folder) under the hash of its weights."""
+    key = policy_key(model)
+    if not store.exists("policies", key):
+        store.publish("policies", key, {"origin": origin or {}}, model.save_pretrained)
+    return key
+
+
+def load_policy(store: SnapshotStore, key: str) -> PreTrainedModel:
+    folder: Path = store.folder("policies", key)
+    if not folder.is_dir():
+        raise ValueError(f"no policy snapshot {key} under {store.root}; save_policy it first")
+    return AutoModelForCausalLM.from_pretrained(os.fspath(folder))
