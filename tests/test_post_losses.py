@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from training.post import losses
+from training.post import losses, objectives
 
 
 def _logps(*rows):
@@ -110,3 +110,11 @@ def test_losses_refuse_misaligned_inputs():
         losses.simper_loss(logps, logps[:1], mask, mask[:1])
     with pytest.raises(ValueError, match="needs ref_logps"):
         losses.grpo_loss(logps, logps, torch.zeros(2), mask, beta=0.1)
+
+
+def test_iterative_dpo_pairs_correct_against_incorrect_within_each_prompt():
+    rewards = torch.tensor([0.0, 1.0, 0.2, 0.9, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    pairs = objectives.preference_pairs(rewards, 4)
+    # prompt 0: correct 1 (1.0), 3 (.9); wrong 0 (0.0), 2 (.2): best with worst first
+    assert pairs.tolist() == [[1, 0], [3, 2]]  # prompts 1 and 2 give no pair
+    assert objectives.preference_pairs(torch.zeros(4), 2).shape == (0, 2)

@@ -77,16 +77,20 @@ def test_response_logps_score_each_token_given_what_precedes_it():
     assert torch.allclose(logps[0], expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("loss", ["grpo", "gspo", "agapo"])
-def test_a_train_stage_moves_the_policy_towards_rewarded_responses(tmp_path, loss):
+@pytest.mark.parametrize(
+    "loss, steps",
+    [("grpo", 4), ("gspo", 4), ("agapo", 4), ("dpo", 2), ("simper", 2), ("grouper", 2)],
+)
+def test_a_train_stage_moves_the_policy_towards_rewarded_responses(tmp_path, loss, steps):
+    """4 responses (RL units), 2 correct-incorrect pairs or 2 groups, 2 per step, 2 epochs."""
     store = SnapshotStore(tmp_path)
     model = _micro_policy()
     rollout_key, reward_key = _scored_rollout(store, model, ["yes", "maybe", "so", "no"])
     policy_key = store.read("rollouts", rollout_key).record["policy"]
     before = _sequence_logps(model, store, rollout_key)
-    settings = TrainSettings(loss=loss, learning_rate=0.02, epochs=2, micro_batch=2)
+    settings = TrainSettings(loss=loss, learning_rate=0.02, epochs=2, micro_batch=2, beta=1.0)
     result = run_train_stage(store, policy_key, rollout_key, reward_key, settings)
-    assert result.computed and result.steps == 4 and result.tokens == 2 * 11
+    assert result.computed and result.steps == steps and result.tokens == 2 * 11
     change = _sequence_logps(load_policy(store, result.key), store, rollout_key) - before
     assert change[0] > 0 and change[3] > 0  # the right answers became likelier
     assert change[1] < 0 and change[2] < 0  # the wrong ones less likely
@@ -146,5 +150,13 @@ def test_rewards_of_another_rollout_are_refused(tmp_path):
     policy = store.read("rollouts", first[0]).record["policy"]
     with pytest.raises(ValueError, match="score rollout"):
         run_train_stage(store, policy, first[0], second[1])
-    with pytest.raises(ValueError, match="unknown RL loss 'ppo'"):
+    with pytest.raises(ValueError, match="unknown loss 'ppo'"):
         TrainSettings(loss="ppo")
+
+
+def test_preference_stages_refuse_a_rollout_with_no_pair(tmp_path):
+    store = SnapshotStore(tmp_path)
+    rollout, rewards = _scored_rollout(store, _micro_policy(), ["no", "no", "yes", "yes"])
+    policy = store.read("rollouts", rollout).record["policy"]
+    with pytest.raises(ValueError, match="no pair can be formed"):
+        run_train_stage(store, policy, rollout, rewards, TrainSettings(loss="dpo"))

@@ -33,7 +33,8 @@ def _check_tokens(mask: torch.Tensor, **tensors: torch.Tensor | None) -> None:
             )
 
 
-def _grouped(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+def grouped_rewards(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """(B,) rewards -> (B / G, G), one row per prompt; refuses a batch that does not split."""
     if rewards.dim() != 1:
         raise ValueError(
             f"rewards must be one value per response, got shape {tuple(rewards.shape)}"
@@ -61,7 +62,7 @@ def group_advantages(
     prompt, std with Bessel's correction as in TRL. A group whose responses all score the same
     (all right or all wrong) has zero variance, so every A_i = 0: it gives no learning signal.
     """
-    grouped = _grouped(rewards, group_size)
+    grouped = grouped_rewards(rewards, group_size)
     centred = grouped - grouped.mean(dim=1, keepdim=True)
     return (centred / (grouped.std(dim=1, keepdim=True) + eps)).reshape(-1)
 
@@ -83,7 +84,7 @@ def agapo_advantages(
     zero-variance group has advantage 0 and contributes nothing. The report gives no number for
     the penalty; -0.1 is our default, about a tenth of a typical normalised advantage.
     """
-    grouped = _grouped(rewards, group_size)
+    grouped = grouped_rewards(rewards, group_size)
     others_mean = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)
     leave_one_out = (grouped - others_mean).reshape(-1)
     global_norm = (leave_one_out - leave_one_out.mean()) / (leave_one_out.std() + eps)
@@ -239,7 +240,7 @@ def grouper_weights(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
     They are scale-free in the reward (no temperature, no std epsilon), and a group whose
     responses all score the same gets w = 0.
     """
-    grouped = _grouped(rewards, group_size)
+    grouped = grouped_rewards(rewards, group_size)
     centred = grouped - grouped.mean(dim=1, keepdim=True)
     spread = centred.abs().sum(dim=1, keepdim=True)
     weights = torch.where(

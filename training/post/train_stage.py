@@ -1,5 +1,9 @@
 """SnapPO's train stage: policy + rollout + rewards -> a new policy snapshot, off-policy.
 
+One stage serves RL (GRPO, GSPO, AGAPO) and preference learning (DPO, SimPER, GrouPER): the
+objective (``objectives``) decides which rollout rows it compares; a round of iterative DPO is
+generate -> reward -> this stage with ``loss="dpo"``.
+
 The rollout was sampled by a frozen policy snapshot, whose per-token log-probabilities it
 stores; every update here takes its importance ratios against those, so several optimizer
 steps (micro-batches, epochs) can reuse one rollout, and a rollout from an older policy stays
@@ -12,36 +16,33 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from training.post import losses
+from training.post.objectives import OBJECTIVES, Objective
 from training.post.policy import load_policy, response_logps
 from training.post.snapshots import Snapshot, SnapshotStore, content_hash
-
-# loss name -> (advantages from rewards, policy loss)
-RL_LOSSES: dict[str, tuple[Callable, Callable]] = {
-    "grpo": (losses.group_advantages, losses.grpo_loss),
-    "gspo": (losses.group_advantages, losses.gspo_loss),
-    "agapo": (losses.agapo_advantages, losses.agapo_loss),
-}
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """One train stage's optimisation: which loss, how many passes, what step size."""
+    """One train stage's optimisation: which objective, how many passes, what step size.
+    ``micro_batch`` counts units (responses, pairs or groups); ``beta`` and ``nll_weight`` are
+    DPO's; ``correct_threshold`` splits right from wrong for AGAPO and the pairing."""
 
     loss: str = "gspo"
     learning_rate: float = 1e-5
     epochs: int = 1
     micro_batch: int = 8
     seed: int = 0
+    beta: float = 0.1
+    nll_weight: float = 0.0
+    correct_threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.loss not in RL_LOSSES:
-            raise ValueError(f"unknown RL loss {self.loss!r}; expected one of {sorted(RL_LOSSES)}")
+        if self.loss not in OBJECTIVES:
+            raise ValueError(f"unknown loss {self.loss!r}; expected one of {sorted(OBJECTIVES)}")
         if self.learning_rate <= 0 or self.epochs < 1 or self.micro_batch < 1:
             raise ValueError("learning_rate must be > 0, epochs and micro_batch >= 1")
 
@@ -75,24 +76,33 @@ def _inputs(store: SnapshotStore, rollout_key: str, reward_key: str) -> tuple[Sn
 def _optimise(
     model: torch.nn.Module,
     rollout: Snapshot,
-    advantages: torch.Tensor,
-    loss_fn: Callable,
+    units: tuple[torch.Tensor, torch.Tensor],
+    objective: Objective,
     settings: TrainSettings,
 ) -> list[float]:
-    """AdamW steps over shuffled micro-batches of the rollout's rows, ``epochs`` times."""
+    """AdamW steps over shuffled micro-batches of units, ``epochs`` times."""
     t, group_size = rollout.tensors, rollout.record["group_size"]
     prompts, prompt_mask = (
         t[k].repeat_interleave(group_size, 0) for k in ("prompt_tokens", "prompt_mask")
     )
+    unit_rows, unit_weights = units
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
     order = torch.Generator().manual_seed(settings.seed)
     step_losses = []
     for _ in range(settings.epochs):
-        for rows in torch.randperm(len(advantages), generator=order).split(settings.micro_batch):
+        for batch in torch.randperm(len(unit_rows), generator=order).split(settings.micro_batch):
+            rows = unit_rows[batch].flatten()
+            shape = (*unit_rows[batch].shape, -1)
             logps = response_logps(
                 model, prompts[rows], prompt_mask[rows], t["tokens"][rows], t["mask"][rows]
             )
-            loss = loss_fn(logps, t["logps"][rows], advantages[rows], t["mask"][rows])
+            loss = objective.loss(
+                logps.view(shape),
+                t["logps"][rows].view(shape),
+                t["mask"][rows].view(shape),
+                unit_weights[batch],
+                settings,
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -113,12 +123,17 @@ def run_train_stage(
         record = store.read("policies", key).record["origin"]
         return TrainStageResult(key, False, record["steps"], record["tokens"], 0.0, ())
     rollout, scored = _inputs(store, rollout_key, reward_key)
-    advantage_fn, loss_fn = RL_LOSSES[settings.loss]
-    advantages = advantage_fn(scored.tensors["rewards"], rollout.record["group_size"])
+    objective = OBJECTIVES[settings.loss]
+    units = objective.units(scored.tensors["rewards"], rollout.record["group_size"], settings)
+    if len(units[0]) == 0:
+        raise ValueError(
+            f"rollout {rollout_key} gives {settings.loss} nothing to train on: every group is "
+            "all right or all wrong, so no pair can be formed"
+        )
     torch.manual_seed(settings.seed)
     model = load_policy(store, policy_key).train()
     start = time.perf_counter()
-    step_losses = _optimise(model, rollout, advantages, loss_fn, settings)
+    step_losses = _optimise(model, rollout, units, objective, settings)
     seconds = time.perf_counter() - start
     tokens = int(rollout.tensors["mask"].sum().item()) * settings.epochs
     origin = {
