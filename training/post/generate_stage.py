@@ -1,12 +1,13 @@
 """SnapPO's generate stage: a frozen policy snapshot samples G responses per prompt.
 
-A *sampler* turns (policy, prompt ids, G, seed) into G (response ids, decoded answer) pairs;
+A *sampler* turns (policy, prompt ids, G, seed) into G (response ids, decoded answer) pairs,
+and carries a ``description`` (its kind and settings) that goes into the rollout's key;
 the stage then scores every sampled token under the same policy with ``response_logps`` (as
 TRL recomputes its old log-probs), so the importance ratios of the train stage start at
 exactly 1 for the generating policy. ``causal_lm_sampler`` samples with transformers'
 ``generate``; a sampler over Omni's pipeline (images and speech decoded for the checkers) plugs
 in the same way. The rollout's key hashes the policy key, the prompts, the settings and the
-sampler's name, so re-running an unchanged generate stage samples nothing.
+sampler's description, so re-running an unchanged generate stage samples nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ class Prompt:
 class GenerateSettings:
     group_size: int = 8
     seed: int = 0
-    sampler: str = "causal_lm"  # names the sampler in the key: another sampler, another rollout
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -77,6 +77,12 @@ def causal_lm_sampler(
             responses.append((row, decode(row)))
         return responses
 
+    sample.description = {
+        "sampler": "causal_lm",
+        "max_new_tokens": max_new_tokens,
+        "eos_id": eos_id,
+        "temperature": temperature,
+    }
     return sample
 
 
@@ -89,11 +95,14 @@ def _pad(rows: Sequence[list[int]], left: bool) -> tuple[torch.Tensor, torch.Ten
     return ids, mask
 
 
-def generate_key(policy_key: str, prompts: Sequence[Prompt], settings: GenerateSettings) -> str:
+def generate_key(
+    policy_key: str, prompts: Sequence[Prompt], sampler: Sampler, settings: GenerateSettings
+) -> str:
     spec = {
         "stage": "generate",
         "policy": policy_key,
         "prompts": [dataclasses.asdict(p) for p in prompts],
+        "sampler": getattr(sampler, "description", f"{sampler.__module__}.{sampler.__qualname__}"),
         "settings": dataclasses.asdict(settings),
     }
     return content_hash(spec)
@@ -109,7 +118,7 @@ def run_generate_stage(
     """Sample ``group_size`` responses per prompt and save them as a rollout snapshot."""
     if not prompts or any(not p.ids for p in prompts):
         raise ValueError("need at least one prompt, each with at least one token id")
-    key = generate_key(policy_key, prompts, settings)
+    key = generate_key(policy_key, prompts, sampler, settings)
     if store.exists("rollouts", key):
         return GenerateStageResult(key, False, len(prompts) * settings.group_size, 0.0)
     model = load_policy(store, policy_key).eval()

@@ -8,6 +8,8 @@ image codes and speech units are scored exactly as text tokens are.
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -47,11 +49,43 @@ def policy_key(model: torch.nn.Module) -> str:
     return content_hash({name: tensor_digest(p) for name, p in model.state_dict().items()})
 
 
-def save_policy(store: SnapshotStore, model: PreTrainedModel, origin: dict | None = None) -> str:
-    """Store a policy snapshot (a ``save_pretrained`` folder) under the hash of its weights."""
+def _top_level_weights(source: Path) -> Callable[[str, list[str]], list[str]]:
+    def ignore(directory: str, names: list[str]) -> list[str]:
+        if Path(directory) != source:
+            return []
+        return [n for n in names if n == "record.json" or n.startswith("model.safetensors")]
+
+    return ignore
+
+
+def publish_policy(
+    store: SnapshotStore,
+    key: str,
+    model: PreTrainedModel,
+    origin: dict,
+    source: Path | None = None,
+) -> None:
+    """Store ``model`` under ``key``, carrying over from the ``source`` folder every file the
+    model does not write itself (text tokenizer, chat template, an Omni folder's code
+    tokenizers and decoders), so each snapshot stays a complete, loadable folder."""
+
+    def fill(folder: Path) -> None:
+        if source is not None:
+            shutil.copytree(source, folder, dirs_exist_ok=True, ignore=_top_level_weights(source))
+        model.save_pretrained(folder)
+
+    store.publish("policies", key, {"origin": origin}, fill)
+
+
+def save_policy(
+    store: SnapshotStore, model: PreTrainedModel, source: str | os.PathLike | None = None
+) -> str:
+    """Store a policy snapshot under the hash of its weights; ``source``, the folder it was
+    loaded from, lends its other files (tokenizer...)."""
     key = policy_key(model)
     if not store.exists("policies", key):
-        store.publish("policies", key, {"origin": origin or {}}, model.save_pretrained)
+        origin = {"source": os.fspath(source)} if source else {}
+        publish_policy(store, key, model, origin, Path(source) if source else None)
     return key
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from training.post.objectives import OBJECTIVES, Objective
-from training.post.policy import load_policy, response_logps
+from training.post.policy import load_policy, publish_policy, response_logps
 from training.post.snapshots import Snapshot, SnapshotStore, content_hash
 
 
@@ -147,5 +147,5 @@ def run_train_stage(
         "seconds": seconds,
         "losses": step_losses,
     }
-    store.publish("policies", key, {"origin": origin}, model.save_pretrained)
+    publish_policy(store, key, model, origin, store.folder("policies", policy_key))
     return TrainStageResult(key, True, len(step_losses), tokens, seconds, tuple(step_losses))
