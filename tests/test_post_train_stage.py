@@ -1,5 +1,12 @@
 """The train stage on a micro causal LM: off-policy updates from snapshots, skipped when
-unchanged, and a stage stopped midway publishes nothing and gives the same policy on re-run."""
+unchanged, and a stage killed with SIGKILL publishes nothing and gives the same policy on re-run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,39 +116,6 @@ def test_rerunning_an_unchanged_train_stage_is_skipped(tmp_path):
     assert weights.stat().st_mtime_ns == stamp
 
 
-def test_a_stage_stopped_midway_publishes_nothing_and_reruns_to_the_same_policy(
-    tmp_path, monkeypatch
-):
-    settings = TrainSettings(loss="agapo", learning_rate=0.01, epochs=2, micro_batch=2)
-    stores = [SnapshotStore(tmp_path / "whole"), SnapshotStore(tmp_path / "stopped")]
-    keys = [
-        _scored_rollout(store, _micro_policy(), ["yes", "maybe", "so", "no"]) for store in stores
-    ]
-    policy = stores[0].read("rollouts", keys[0][0]).record["policy"]
-    whole = run_train_stage(stores[0], policy, *keys[0], settings)
-
-    real_step, calls = torch.optim.AdamW.step, []
-
-    def step_then_die(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # a kill in the middle of the second epoch
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", step_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run_train_stage(stores[1], policy, *keys[1], settings)
-    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
-    assert not stores[1].exists("policies", whole.key)
-    assert not list((stores[1].root / "policies").glob(".*"))  # no staging folder left
-
-    again = run_train_stage(stores[1], policy, *keys[1], settings)
-    assert again.key == whole.key and again.computed
-    a = load_policy(stores[0], whole.key).state_dict()
-    b = load_policy(stores[1], again.key).state_dict()
-    assert all(torch.equal(a[name], b[name]) for name in a)
-
-
 def test_rewards_of_another_rollout_are_refused(tmp_path):
     store = SnapshotStore(tmp_path)
     model = _micro_policy()
@@ -160,3 +134,59 @@ def test_preference_stages_refuse_a_rollout_with_no_pair(tmp_path):
     policy = store.read("rollouts", rollout).record["policy"]
     with pytest.raises(ValueError, match="no pair can be formed"):
         run_train_stage(store, policy, rollout, rewards, TrainSettings(loss="dpo"))
+
+
+KILLED_RUN = """
+import sys, time, torch
+from training.post.snapshots import SnapshotStore
+from training.post.train_stage import TrainSettings, run_train_stage
+
+store, policy, rollout, rewards, flag = sys.argv[1:6]
+real_step, calls = torch.optim.AdamW.step, []
+
+def step_then_wait(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:  # mid-stage: tell the test, then wait for its SIGKILL
+        open(flag, "w").close()
+        time.sleep(600)
+    return real_step(self, *args, **kwargs)
+
+torch.optim.AdamW.step = step_then_wait
+settings = TrainSettings(loss="gspo", learning_rate=0.01, epochs=2, micro_batch=2)
+run_train_stage(SnapshotStore(store), policy, rollout, rewards, settings)
+"""
+
+
+def test_a_train_stage_killed_with_sigkill_reruns_to_the_uninterrupted_policy(tmp_path):
+    settings = TrainSettings(loss="gspo", learning_rate=0.01, epochs=2, micro_batch=2)
+    whole_store, killed_store = (
+        SnapshotStore(tmp_path / "whole"),
+        SnapshotStore(tmp_path / "killed"),
+    )
+    keys = _scored_rollout(whole_store, _micro_policy(), ["yes", "maybe", "so", "no"])
+    assert _scored_rollout(killed_store, _micro_policy(), ["yes", "maybe", "so", "no"]) == keys
+    policy = whole_store.read("rollouts", keys[0]).record["policy"]
+    whole = run_train_stage(whole_store, policy, *keys, settings)
+
+    flag = tmp_path / "reached-step-3"
+    root = Path(__file__).resolve().parents[1]
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(killed_store.root), policy, *keys, str(flag)],
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        while not flag.exists():
+            assert child.poll() is None, "the training process ended before it was killed"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert not killed_store.exists("policies", whole.key)
+
+    again = run_train_stage(killed_store, policy, *keys, settings)
+    assert again.key == whole.key and again.computed
+    a = load_policy(whole_store, whole.key).state_dict()
+    b = load_policy(killed_store, again.key).state_dict()
+    assert all(torch.equal(a[name], b[name]) for name in a)
