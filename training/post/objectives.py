@@ -46,18 +46,24 @@ class Objective:
 
 
 def _rl(advantage_fn: Callable, loss_fn: Callable) -> Objective:
+    """``advantage_fn(rewards, G, settings)``; one unit per response."""
+
     def units(rewards, group_size, settings):
         rows = torch.arange(len(rewards)).unsqueeze(1)
-        if advantage_fn is losses.agapo_advantages:
-            advantages = advantage_fn(rewards, group_size, settings.correct_threshold)
-        else:
-            advantages = advantage_fn(rewards, group_size)
-        return rows, advantages.unsqueeze(1)
+        return rows, advantage_fn(rewards, group_size, settings).unsqueeze(1)
 
     def loss(logps, old, mask, weights, settings):
         return loss_fn(logps[:, 0], old[:, 0], weights[:, 0], mask[:, 0])
 
     return Objective(units, loss)
+
+
+def _group_advantages(rewards, group_size, settings):
+    return losses.group_advantages(rewards, group_size)
+
+
+def _agapo_advantages(rewards, group_size, settings):
+    return losses.agapo_advantages(rewards, group_size, settings.correct_threshold)
 
 
 def _pairs(rewards, group_size, settings):
@@ -96,9 +102,9 @@ def _grouper(logps, old, mask, weights, settings):
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "grpo": _rl(losses.group_advantages, losses.grpo_loss),
-    "gspo": _rl(losses.group_advantages, losses.gspo_loss),
-    "agapo": _rl(losses.agapo_advantages, losses.agapo_loss),
+    "grpo": _rl(_group_advantages, losses.grpo_loss),
+    "gspo": _rl(_group_advantages, losses.gspo_loss),
+    "agapo": _rl(_agapo_advantages, losses.agapo_loss),
     "dpo": Objective(_pairs, _dpo),
     "simper": Objective(_pairs, _simper),
     "grouper": Objective(_groups, _grouper),
