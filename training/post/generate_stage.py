@@ -20,19 +20,23 @@ from typing import Any
 
 import torch
 
-from training.post.policy import load_policy, response_logps
+from training.post.policy import load_policy, media_for_rows, prompt_media, response_logps
 from training.post.rollouts import write_rollout
 from training.post.snapshots import SnapshotStore, content_hash
 
-Sampler = Callable[[torch.nn.Module, list[int], int, int], list[tuple[list[int], Any]]]
+# (policy model, prompt, G, seed) -> G x (response ids, decoded answer)
+Sampler = Callable[[torch.nn.Module, "Prompt", int, int], list[tuple[list[int], Any]]]
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """One prompt: its ids (the rendered chat up to the assistant turn) and the sample's meta."""
+    """One prompt: its ids (the rendered chat up to the assistant turn), the sample's meta and,
+    for Omni policies, the chat ``messages`` (transformers' format, media as file paths), from
+    which the continuous inputs (images, audio) are prepared again whenever it is scored."""
 
     ids: list[int]
     meta: dict[str, Any]
+    messages: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,9 @@ def causal_lm_sampler(
 ) -> Sampler:
     """Sample with ``model.generate``; each response ends at ``eos_id`` (kept) or the budget."""
 
-    def sample(model, prompt_ids, group_size, seed):
+    def sample(model, prompt, group_size, seed):
         torch.manual_seed(seed)
-        ids = torch.tensor([prompt_ids] * group_size)
+        ids = torch.tensor([prompt.ids] * group_size)
         out = model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
@@ -72,7 +76,7 @@ def causal_lm_sampler(
             pad_token_id=eos_id,
         )
         responses = []
-        for row in out[:, len(prompt_ids) :].tolist():
+        for row in out[:, len(prompt.ids) :].tolist():
             row = row[: row.index(eos_id) + 1] if eos_id in row else row
             responses.append((row, decode(row)))
         return responses
@@ -127,18 +131,20 @@ def run_generate_stage(
         sampled = [
             response
             for index, prompt in enumerate(prompts)
-            for response in sampler(model, prompt.ids, settings.group_size, settings.seed + index)
+            for response in sampler(model, prompt, settings.group_size, settings.seed + index)
         ]
         prompt_ids, prompt_mask = _pad([p.ids for p in prompts], left=True)
         tokens, mask = _pad([ids or [0] for ids, _ in sampled], left=False)
         mask[[i for i, (ids, _) in enumerate(sampled) if not ids]] = 0.0  # empty responses
         group = settings.group_size
+        per_prompt = [prompt_media(model, p.messages) for p in prompts]
         logps = response_logps(
             model,
             prompt_ids.repeat_interleave(group, 0),
             prompt_mask.repeat_interleave(group, 0),
             tokens,
             mask,
+            media_for_rows(per_prompt, [row // group for row in range(len(sampled))]),
         )
     write_rollout(
         store,
@@ -152,5 +158,6 @@ def run_generate_stage(
         answers=[answer for _, answer in sampled],
         prompt_tokens=prompt_ids,
         prompt_mask=prompt_mask,
+        messages=[p.messages for p in prompts],
     )
     return GenerateStageResult(key, True, len(sampled), time.perf_counter() - start)

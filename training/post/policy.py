@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
 import omni  # noqa: F401  (registers the Omni model with the Auto classes, for load_policy)
+from omni.hf import prepare_media
 from training.post.snapshots import SnapshotStore, content_hash, tensor_digest
 
 
@@ -25,11 +27,14 @@ def response_logps(
     prompt_mask: torch.Tensor,
     tokens: torch.Tensor,
     mask: torch.Tensor,
+    media: dict[str, list] | None = None,
 ) -> torch.Tensor:
     """log pi(o_t | prompt, o_<t) for each response token: (N, T).
 
     Rows are [left-padded prompt | right-padded response]; the logit at position p predicts
     the token at p + 1, so the response's T tokens are scored by positions P - 1 ... P + T - 2.
+    ``media`` (an Omni model's continuous inputs, items in row order) fill the prompts'
+    placeholder slots.
     """
     if prompt_tokens.shape[0] != tokens.shape[0]:
         raise ValueError(
@@ -38,10 +43,27 @@ def response_logps(
         )
     input_ids = torch.cat([prompt_tokens, tokens], dim=1)
     attention_mask = torch.cat([prompt_mask, mask], dim=1).long()
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    extra = {"media": media} if media else {}
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
     start = prompt_tokens.shape[1] - 1
     scoring = logits[:, start : start + tokens.shape[1]].float()
     return torch.log_softmax(scoring, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def prompt_media(model: torch.nn.Module, messages: list[dict[str, Any]] | None) -> dict | None:
+    """The continuous inputs of one prompt's chat (``None`` without media)."""
+    if not messages:
+        return None
+    return prepare_media(model, messages)[1] or None
+
+
+def media_for_rows(per_prompt: Sequence[dict | None], prompt_of_row: Sequence[int]) -> dict | None:
+    """Media items for a batch of rows, in row order, as the model's ``media`` argument wants."""
+    media: dict[str, list] = {}
+    for prompt in prompt_of_row:
+        for kind, items in (per_prompt[prompt] or {}).items():
+            media.setdefault(kind, []).extend(items)
+    return media or None
 
 
 def policy_key(model: torch.nn.Module) -> str:

@@ -10,7 +10,9 @@ left-padded (the layout TRL uses: prompt then response in one row).
 Record: ``group_size``, ``policy`` (the key of the policy snapshot that sampled), ``samples``
 (one manifest ``meta`` per prompt, what the rewards check against) and ``answers``, one per
 response: ``{"text": ...}``, or ``{"image": file}`` / ``{"audio": file}`` naming a PNG / WAV
-beside the record, so the reward stage can score decoded outputs without loading any model.
+beside the record, so the reward stage can score decoded outputs without loading any model;
+and, for Omni policies, ``messages``: each prompt's chat, media as file paths, from which the
+train stage prepares the continuous inputs again.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def write_rollout(
     answers: Sequence[Any],
     prompt_tokens: torch.Tensor | None = None,
     prompt_mask: torch.Tensor | None = None,
+    messages: Sequence[list | None] | None = None,
 ) -> Snapshot:
     """Save one generate stage's output under ``key`` (the hash of its inputs)."""
     rows = len(samples) * group_size
@@ -92,6 +95,10 @@ def write_rollout(
         "samples": list(samples),
         "answers": entries,
     }
+    if messages is not None and any(messages):
+        if len(messages) != len(samples):
+            raise ValueError(f"{len(messages)} prompt chats for {len(samples)} prompts")
+        record["messages"] = list(messages)
     tensors = {"tokens": tokens.long(), "logps": logps.float(), "mask": mask.float()}
     if prompt_tokens is not None:
         tensors.update(prompt_tokens=prompt_tokens.long(), prompt_mask=prompt_mask.float())

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import torch
 
 from training.post.objectives import OBJECTIVES, Objective
-from training.post.policy import load_policy, publish_policy, response_logps
+from training.post.policy import (
+    load_policy,
+    media_for_rows,
+    prompt_media,
+    publish_policy,
+    response_logps,
+)
 from training.post.snapshots import Snapshot, SnapshotStore, content_hash
 
 
@@ -85,6 +91,8 @@ def _optimise(
     prompts, prompt_mask = (
         t[k].repeat_interleave(group_size, 0) for k in ("prompt_tokens", "prompt_mask")
     )
+    chats = rollout.record.get("messages") or [None] * len(rollout.record["samples"])
+    per_prompt = [prompt_media(model, chat) for chat in chats]
     unit_rows, unit_weights = units
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
     order = torch.Generator().manual_seed(settings.seed)
@@ -93,8 +101,9 @@ def _optimise(
         for batch in torch.randperm(len(unit_rows), generator=order).split(settings.micro_batch):
             rows = unit_rows[batch].flatten()
             shape = (*unit_rows[batch].shape, -1)
+            media = media_for_rows(per_prompt, (rows // group_size).tolist())
             logps = response_logps(
-                model, prompts[rows], prompt_mask[rows], t["tokens"][rows], t["mask"][rows]
+                model, prompts[rows], prompt_mask[rows], t["tokens"][rows], t["mask"][rows], media
             )
             loss = objective.loss(
                 logps.view(shape),
