@@ -1,14 +1,18 @@
 """An Omni micro pipeline as a SnapPO policy: image prompts, and text, image or speech answers
 sampled by the pipeline, rewarded by the checkers and trained on through the snapshots."""
 
+import json
+
 import pytest
 import torch
 from PIL import Image
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import omni
+from omni.cli import main
 from omni.presets import build_micro_pipeline
 from training.post.generate_stage import GenerateSettings, run_generate_stage
+from training.post.manifest_prompts import manifest_chats
 from training.post.omni_policy import omni_prompt, omni_sampler
 from training.post.policy import (
     load_policy,
@@ -22,6 +26,7 @@ from training.post.rollouts import load_answer
 from training.post.snapshots import SnapshotStore
 from training.post.train_stage import TrainSettings, run_train_stage
 from training.toyworld.scenes import Scene, render_scene
+from training.toyworld.tasks import generate as generate_world
 
 SCENE = Scene.from_attributes(
     [{"shape": "circle", "colour": "red", "size": "big", "position": "left"}]
@@ -111,3 +116,26 @@ def test_image_and_speech_answers_reach_the_reward_stage_decoded(
     else:
         wave, rate = first
         assert rate == 16000 and wave.ndim == 1 and len(wave) > 0
+
+
+def test_omni_rl_loop_over_a_toy_world_manifest(tmp_path, pipeline_folder, capsys):
+    world = tmp_path / "world"
+    manifest = generate_world(world, n=12, seed=0, tasks=("vqa", "draw"), progress=False)
+    chats, modality = manifest_chats(manifest, "vqa", "train", limit=2)
+    assert modality == "text" and len(chats) == 2
+    assert chats[0][0][-1]["content"][0]["type"] == "image"  # the scene, as a file path
+    assert manifest_chats(manifest, "draw", "train")[1] == "image"
+
+    store = tmp_path / "store"
+    assert main(["rl", "--store", str(store), "init", "--model", str(pipeline_folder)]) == 0
+    policy = json.loads(capsys.readouterr().out)["policy"]
+    loop = ["rl", "--store", str(store), "loop", "--policy", policy, "--manifest", str(manifest)]
+    loop += ["--task", "vqa", "--split", "train", "--limit", "2", "--group-size", "2"]
+    loop += ["--max-new-tokens", "4", "--reward", "exact_match", "format=0.1", "--loss", "agapo"]
+    assert main(loop) == 0
+    (round_,) = json.loads(capsys.readouterr().out)["rounds"]
+    assert all(round_["computed"].values())
+    assert main(loop) == 0
+    assert not any(json.loads(capsys.readouterr().out)["rounds"][0]["computed"].values())
+    with pytest.raises(ValueError, match="no 'vqa' samples in split 'unseen'"):
+        manifest_chats(manifest, "vqa", "unseen")

@@ -4,11 +4,12 @@ Every command prints one JSON object (the keys it made or found, whether it comp
 its figures), so stages can be scripted and re-run alone. ``omni pref`` (``pref_cli``) is the
 same with the preference objectives.
 
-Prompts are a JSONL file, one object per prompt: ``{"text": ..., "meta": {...}}`` (rendered
-with the policy's chat template when its tokenizer has one) or ``{"ids": [...], "meta": ...}``.
-The sampler of these commands is transformers' ``generate`` with the policy's text tokenizer
-decoding the answer, i.e. text answers; image and speech answers need Omni's pipeline as the
-sampler (``generate_stage.Sampler``), not wired to the command line yet.
+Prompts come from a JSONL file, one object per prompt: ``{"text": ..., "meta": {...}}``
+(rendered with the policy's chat template when its tokenizer has one) or ``{"ids": [...],
+"meta": ...}``, sampled with transformers' ``generate`` (text answers); or from an Omni
+manifest (``--manifest --task --split``): each sample's chat before its answer, media
+included, sampled by the policy folder's Omni pipeline in the answer's modality (text, image
+or speech, decoded for the checkers).
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ def parse_reward_spec(items: list[str]) -> dict[str, float]:
 
 
 def _add_generate_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--prompts", required=True, help="JSONL: {text|ids, meta} per line")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompts", help="JSONL: {text|ids, meta} per line (text answers)")
+    source.add_argument("--manifest", help="an Omni manifest: sampled by the Omni pipeline")
+    parser.add_argument("--task", help="with --manifest: the task whose samples are prompts")
+    parser.add_argument("--split", default="novel", help="with --manifest: the split")
+    parser.add_argument("--limit", type=int, help="with --manifest: at most this many prompts")
     parser.add_argument("--group-size", type=int, default=8, help="responses per prompt (G)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -107,7 +113,25 @@ def read_prompts(path: str | Path, tokenizer) -> list:
     return prompts
 
 
+def _omni_sampler_and_prompts(store, args: argparse.Namespace):
+    from transformers import AutoTokenizer
+
+    from training.post.manifest_prompts import manifest_chats
+    from training.post.omni_policy import omni_prompt, omni_sampler
+    from training.post.policy import load_policy
+
+    if not args.task:
+        raise ValueError("--manifest needs --task: which task's samples are the prompts")
+    chats, modality = manifest_chats(args.manifest, args.task, args.split, args.limit)
+    model = load_policy(store, args.policy)
+    tokenizer = AutoTokenizer.from_pretrained(store.folder("policies", args.policy))
+    prompts = [omni_prompt(model, tokenizer, messages, meta) for messages, meta in chats]
+    return omni_sampler(modality, args.max_new_tokens, args.temperature), prompts
+
+
 def _sampler_and_prompts(store, args: argparse.Namespace):
+    if args.manifest:
+        return _omni_sampler_and_prompts(store, args)
     from transformers import AutoTokenizer
 
     from training.post.generate_stage import causal_lm_sampler
