@@ -79,6 +79,7 @@ def test_a_loop_chains_rounds_and_a_rerun_does_no_work(tmp_path):
     assert [r.policy for r in first] == [policy, first[0].next_policy]
     assert all(all(r.computed.values()) for r in first)
     assert all(r.figures["generate_samples_per_s"] > 0 for r in first)
+    assert all(0 < r.figures["generate_sampling_s"] <= sum(r.figures.values()) for r in first)
     assert all(0.0 <= r.mean_reward <= 1.0 for r in first)
 
     again = run_loop(store, policy, PROMPTS, SAMPLER, {"exact_match": 1.0}, 2, generate, train)

@@ -51,10 +51,13 @@ class GenerateSettings:
 
 @dataclass(frozen=True)
 class GenerateStageResult:
+    """``seconds`` in all; ``sampling_seconds`` of it sampling, the rest re-scoring tokens."""
+
     key: str
     computed: bool
     responses: int
     seconds: float
+    sampling_seconds: float = 0.0
 
 
 def causal_lm_sampler(
@@ -99,6 +102,19 @@ def _pad(rows: Sequence[list[int]], left: bool) -> tuple[torch.Tensor, torch.Ten
     return ids, mask
 
 
+def _score_group(model, index, prompt, prompt_ids, prompt_mask, tokens, mask, group):
+    """Log-probs of one prompt's G responses (one forward per group bounds the memory)."""
+    rows = slice(index * group, (index + 1) * group)
+    return response_logps(
+        model,
+        prompt_ids[index].expand(group, -1),
+        prompt_mask[index].expand(group, -1),
+        tokens[rows],
+        mask[rows],
+        media_for_rows([prompt_media(model, prompt.messages)], [0] * group),
+    )
+
+
 def generate_key(
     policy_key: str, prompts: Sequence[Prompt], sampler: Sampler, settings: GenerateSettings
 ) -> str:
@@ -126,25 +142,20 @@ def run_generate_stage(
     if store.exists("rollouts", key):
         return GenerateStageResult(key, False, len(prompts) * settings.group_size, 0.0)
     model = load_policy(store, policy_key).eval()
-    start = time.perf_counter()
+    group, start = settings.group_size, time.perf_counter()
     with torch.no_grad():
         sampled = [
             response
             for index, prompt in enumerate(prompts)
-            for response in sampler(model, prompt, settings.group_size, settings.seed + index)
+            for response in sampler(model, prompt, group, settings.seed + index)
         ]
+        sampling_seconds = time.perf_counter() - start
         prompt_ids, prompt_mask = _pad([p.ids for p in prompts], left=True)
         tokens, mask = _pad([ids or [0] for ids, _ in sampled], left=False)
         mask[[i for i, (ids, _) in enumerate(sampled) if not ids]] = 0.0  # empty responses
-        group = settings.group_size
-        per_prompt = [prompt_media(model, p.messages) for p in prompts]
-        logps = response_logps(
-            model,
-            prompt_ids.repeat_interleave(group, 0),
-            prompt_mask.repeat_interleave(group, 0),
-            tokens,
-            mask,
-            media_for_rows(per_prompt, [row // group for row in range(len(sampled))]),
+        padded = (prompt_ids, prompt_mask, tokens, mask)
+        logps = torch.cat(
+            [_score_group(model, i, p, *padded, group) for i, p in enumerate(prompts)]
         )
     write_rollout(
         store,
@@ -160,4 +171,5 @@ def run_generate_stage(
         prompt_mask=prompt_mask,
         messages=[p.messages for p in prompts],
     )
-    return GenerateStageResult(key, True, len(sampled), time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return GenerateStageResult(key, True, len(sampled), seconds, sampling_seconds)

@@ -55,6 +55,11 @@ def run_loop(
             "generate_samples_per_s": _rate(sampled.responses, sampled.seconds),
             "rewards_per_s": _rate(scored.responses, scored.seconds),
             "train_tokens_per_s": _rate(trained.tokens, trained.seconds),
+            # where the time goes (0 for a stage found done)
+            "generate_sampling_s": sampled.sampling_seconds,
+            "generate_scoring_s": sampled.seconds - sampled.sampling_seconds,
+            "reward_s": scored.seconds,
+            "train_s": trained.seconds,
         }
         computed = {"generate": sampled.computed, "reward": scored.computed}
         computed["train"] = trained.computed
