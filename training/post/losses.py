@@ -74,7 +74,7 @@ def agapo_advantages(
     failed_group_advantage: float = -0.1,
     eps: float = ADVANTAGE_EPS,
 ) -> torch.Tensor:
-    """AGAPO's advantages (EXAONE 4.0 report §2.4, arXiv:2507.11407; reused by K-EXAONE).
+    """AGAPO's advantages (EXAONE 4.0 report, arXiv:2507.11407; reused by K-EXAONE).
 
     Group-level: the leave-one-out advantage A_i = r_i - (1 / (G - 1)) * sum_{j != i} r_j.
     Global: A_i <- (A_i - mean_batch A) / (std_batch A + eps), over the whole batch.
@@ -143,8 +143,9 @@ def gspo_loss(
 
     s_i = exp((1 / |o_i|) sum_t log(pi_theta(o_{i,t}) / pi_old(o_{i,t}))), the length-normalised
     sequence ratio; loss = mean_i -min(s_i A_i, clip(s_i, 1 - eps_low, 1 + eps_high) A_i).
-    Solar Open's RL phase A uses this objective. The default range (3e-4, 4e-4) is the GSPO
-    paper's, which TRL's docs recommend with importance_sampling_level="sequence".
+    Solar Open's RL phase A uses this objective. The default clipping range (3e-4, 4e-4) is
+    the one the GSPO paper reports. TRL computes the same with
+    importance_sampling_level="sequence" and loss_type="grpo".
     """
     _check_tokens(mask, logps=logps, old_logps=old_logps)
     log_seq_ratio = sequence_mean(logps - old_logps, mask)
@@ -154,7 +155,7 @@ def gspo_loss(
 def agapo_loss(
     logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """AGAPO's policy term (EXAONE 4.0 §2.4): the policy gradient without PPO's clipping.
+    """AGAPO's policy term (EXAONE 4.0 report): the policy gradient without PPO's clipping.
 
     loss = -mean_i (1 / |o_i|) sum_t w_{i,t} A_i with w_{i,t} = pi_theta / pi_old, unclipped, so
     the gradient is w A grad log pi for every token, low-probability exploratory tokens included
