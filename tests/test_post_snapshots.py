@@ -76,12 +76,13 @@ def test_rerunning_the_reward_stage_on_an_unchanged_rollout_does_no_work(tmp_pat
     CALLS.clear()
     first = run_reward_stage(store, rollout_key, weights)
     assert first.computed and CALLS == ["two", "one", "Two!", "three"]
+    assert first.mean == 0.5
     written = store.folder("rewards", first.key) / "record.json"
     stamp = written.stat().st_mtime_ns
     assert store.read("rewards", first.key).tensors["rewards"].tolist() == [1.0, 0.0, 0.0, 1.0]
 
     again = run_reward_stage(store, rollout_key, weights)
-    assert again.key == first.key and not again.computed
+    assert again.key == first.key and not again.computed and again.mean == 0.5
     assert len(CALLS) == 4  # no reward function was called
     assert written.stat().st_mtime_ns == stamp
 

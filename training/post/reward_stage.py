@@ -21,12 +21,14 @@ from training.post.snapshots import SnapshotStore, content_hash
 
 @dataclass(frozen=True)
 class RewardStageResult:
-    """Where the rewards are, and whether this call computed them (False: cached)."""
+    """Where the rewards are, whether this call computed them (False: cached), and their mean
+    (a held-out rollout's mean reward is the verifiable score of its policy)."""
 
     key: str
     computed: bool
     responses: int
     seconds: float
+    mean: float
 
 
 def reward_key(rollout_key: str, weights: Mapping[str, float]) -> str:
@@ -41,8 +43,8 @@ def run_reward_stage(
     score = rewards.mix(weights)  # refuses unknown reward names before any work
     key = reward_key(rollout_key, weights)
     if store.exists("rewards", key):
-        cached = store.read("rewards", key)
-        return RewardStageResult(key, False, len(cached.record["rewards"]), 0.0)
+        values = store.read("rewards", key).record["rewards"]
+        return RewardStageResult(key, False, len(values), 0.0, sum(values) / len(values))
     rollout = store.read("rollouts", rollout_key)
     group_size = rollout.record["group_size"]
     samples = rollout.record["samples"]
@@ -59,4 +61,4 @@ def run_reward_stage(
         "seconds": seconds,
     }
     store.write("rewards", key, record, {"rewards": torch.tensor(values)})
-    return RewardStageResult(key, True, len(values), seconds)
+    return RewardStageResult(key, True, len(values), seconds, sum(values) / len(values))

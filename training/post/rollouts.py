@@ -71,6 +71,8 @@ def write_rollout(
 ) -> Snapshot:
     """Save one generate stage's output under ``key`` (the hash of its inputs)."""
     rows = len(samples) * group_size
+    if rows == 0:
+        raise ValueError("a rollout needs at least one prompt and one response per prompt")
     if (prompt_tokens is None) != (prompt_mask is None):
         raise ValueError("give prompt_tokens and prompt_mask together, or neither")
     if prompt_tokens is not None and (
