@@ -30,8 +30,14 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("train", "vocoder"), "decoders.audio_cli", "train the Unit-BigVGAN vocoder"),
     (("train", "lm"), "training.cli", "run curriculum stages of an Omni model"),
     (("eval", "niah"), "training.niah", "needle-in-a-haystack over lengths x depths"),
+    (("rl",), "training.post.rl_cli", "SnapPO RL stages: init, generate, reward, train, loop"),
+    (("pref",), "training.post.pref_cli", "preference stages (DPO, SimPER, GrouPER), as rl"),
     (("generate",), "omni.generate_cli", "generate text, an image or audio from inputs"),
-    (("bench", "generate"), "training.bench_generate_cli", "benchmark speculative vs plain decoding"),
+    (
+        ("bench", "generate"),
+        "training.bench_generate_cli",
+        "benchmark speculative vs plain decoding",
+    ),
     (("demo",), "app.cli", "start the Gradio demo"),
 ]
 

@@ -1,0 +1,160 @@
+"""SnapPO's train stage: policy + rollout + rewards -> a new policy snapshot, off-policy.
+
+One stage serves RL (GRPO, GSPO, AGAPO) and preference learning (DPO, SimPER, GrouPER): the
+objective (``objectives``) decides which rollout rows it compares; a round of iterative DPO is
+generate -> reward -> this stage with ``loss="dpo"``.
+
+The rollout was sampled by a frozen policy snapshot, whose per-token log-probabilities it
+stores; every update here takes its importance ratios against those, so several optimizer
+steps (micro-batches, epochs) can reuse one rollout, and a rollout from an older policy stays
+usable. The new policy's key hashes the inputs (policy, rollout and reward keys, settings), so
+an unchanged stage is skipped; the stage is deterministic on the CPU (seeded order), so a stage
+killed midway, which publishes nothing, gives the same policy when run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import torch
+
+from training.post.objectives import OBJECTIVES, Objective
+from training.post.policy import (
+    load_policy,
+    media_for_rows,
+    prompt_media,
+    publish_policy,
+    response_logps,
+)
+from training.post.snapshots import Snapshot, SnapshotStore, content_hash
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One train stage's optimisation: which objective, how many passes, what step size.
+    ``micro_batch`` counts units (responses, pairs or groups); ``beta`` and ``nll_weight`` are
+    DPO's; ``correct_threshold`` splits right from wrong for AGAPO and the pairing."""
+
+    loss: str = "gspo"
+    learning_rate: float = 1e-5
+    epochs: int = 1
+    micro_batch: int = 8
+    seed: int = 0
+    beta: float = 0.1
+    nll_weight: float = 0.0
+    correct_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.loss not in OBJECTIVES:
+            raise ValueError(f"unknown loss {self.loss!r}; expected one of {sorted(OBJECTIVES)}")
+        if self.learning_rate <= 0 or self.epochs < 1 or self.micro_batch < 1:
+            raise ValueError("learning_rate must be > 0, epochs and micro_batch >= 1")
+
+
+@dataclass(frozen=True)
+class TrainStageResult:
+    key: str
+    computed: bool
+    steps: int
+    tokens: int
+    seconds: float
+    losses: tuple[float, ...]
+
+
+def train_key(policy: str, rollout: str, reward: str, settings: TrainSettings) -> str:
+    inputs = {"policy": policy, "rollout": rollout, "reward": reward}
+    return content_hash({"stage": "train", **inputs, "settings": dataclasses.asdict(settings)})
+
+
+def _inputs(store: SnapshotStore, rollout_key: str, reward_key: str) -> tuple[Snapshot, Snapshot]:
+    rollout, scored = store.read("rollouts", rollout_key), store.read("rewards", reward_key)
+    if scored.record["rollout"] != rollout_key:
+        raise ValueError(
+            f"rewards {reward_key} score rollout {scored.record['rollout']}, not {rollout_key}"
+        )
+    if "prompt_tokens" not in rollout.tensors:
+        raise ValueError(f"rollout {rollout_key} has no prompt_tokens; the train stage needs them")
+    return rollout, scored
+
+
+def _optimise(
+    model: torch.nn.Module,
+    rollout: Snapshot,
+    units: tuple[torch.Tensor, torch.Tensor],
+    objective: Objective,
+    settings: TrainSettings,
+) -> list[float]:
+    """AdamW steps over shuffled micro-batches of units, ``epochs`` times."""
+    t, group_size = rollout.tensors, rollout.record["group_size"]
+    prompts, prompt_mask = (
+        t[k].repeat_interleave(group_size, 0) for k in ("prompt_tokens", "prompt_mask")
+    )
+    chats = rollout.record.get("messages") or [None] * len(rollout.record["samples"])
+    per_prompt = [prompt_media(model, chat) for chat in chats]
+    unit_rows, unit_weights = units
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
+    order = torch.Generator().manual_seed(settings.seed)
+    step_losses = []
+    for _ in range(settings.epochs):
+        for batch in torch.randperm(len(unit_rows), generator=order).split(settings.micro_batch):
+            rows = unit_rows[batch].flatten()
+            shape = (*unit_rows[batch].shape, -1)
+            media = media_for_rows(per_prompt, (rows // group_size).tolist())
+            logps = response_logps(
+                model, prompts[rows], prompt_mask[rows], t["tokens"][rows], t["mask"][rows], media
+            )
+            loss = objective.loss(
+                logps.view(shape),
+                t["logps"][rows].view(shape),
+                t["mask"][rows].view(shape),
+                unit_weights[batch],
+                settings,
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step_losses.append(loss.item())
+    return step_losses
+
+
+def run_train_stage(
+    store: SnapshotStore,
+    policy_key: str,
+    rollout_key: str,
+    reward_key: str,
+    settings: TrainSettings = TrainSettings(),
+) -> TrainStageResult:
+    """Update the policy on one scored rollout and publish the result as a policy snapshot."""
+    key = train_key(policy_key, rollout_key, reward_key, settings)
+    if store.exists("policies", key):
+        record = store.read("policies", key).record["origin"]
+        return TrainStageResult(key, False, record["steps"], record["tokens"], 0.0, ())
+    rollout, scored = _inputs(store, rollout_key, reward_key)
+    objective = OBJECTIVES[settings.loss]
+    units = objective.units(scored.tensors["rewards"], rollout.record["group_size"], settings)
+    if len(units[0]) == 0:
+        raise ValueError(
+            f"rollout {rollout_key} gives {settings.loss} nothing to train on: every group is "
+            "all right or all wrong, so no pair can be formed"
+        )
+    torch.manual_seed(settings.seed)
+    model = load_policy(store, policy_key).train()
+    start = time.perf_counter()
+    step_losses = _optimise(model, rollout, units, objective, settings)
+    seconds = time.perf_counter() - start
+    tokens = int(rollout.tensors["mask"].sum().item()) * settings.epochs
+    origin = {
+        "stage": "train",
+        "policy": policy_key,
+        "rollout": rollout_key,
+        "reward": reward_key,
+        "settings": dataclasses.asdict(settings),
+        "steps": len(step_losses),
+        "tokens": tokens,
+        "seconds": seconds,
+        "losses": step_losses,
+    }
+    publish_policy(store, key, model, origin, store.folder("policies", policy_key))
+    return TrainStageResult(key, True, len(step_losses), tokens, seconds, tuple(step_losses))
