@@ -338,22 +338,13 @@ def _mb(texts: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vocab-sizes", type=int, nargs="+", default=[65536])
-    parser.add_argument(
-        "--transitions", type=float, nargs="+", default=[0.75], help="fractions of the vocabulary"
-    )
+    parser.add_argument("--transitions", type=float, nargs="+", default=[0.75], help="of vocab")
     parser.add_argument("--deb-root", type=Path, default=DEFAULT_DEB_ROOT)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached corpus")
     parser.add_argument("--save", type=Path, default=None, help="save the tokenizers here")
-    parser.add_argument(
-        "--korean-weight", type=int, default=2, help="times the Korean training text is repeated"
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).with_suffix(".json"),
-        help="where the figures go (default: beside this script, committed)",
-    )
+    parser.add_argument("--korean-weight", type=int, default=2, help="Korean text repeats")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args()
 
     corpus = load_corpus(args.cache, args.deb_root, args.rebuild)
