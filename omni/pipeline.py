@@ -42,6 +42,7 @@ class OmniPipeline:
         self.decoders = dict(decoders or {})
         self.processor = OmniProcessor.from_model(model, self.tokenizer)
         self.layout = model.layout
+        self.speculation: dict[str, Any] = {}  # out modality -> its SpeculationPolicy
 
     # --- persistence ---------------------------------------------------------------------
     @classmethod

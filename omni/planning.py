@@ -20,7 +20,7 @@ from omni.inputs import read_audio, to_sample
 from omni.options import GenerationOptions
 from omni.processor import OmniBatch
 from omni.results import GenerationResult
-from omni.speculation import speculative_columns
+from omni.speculation import SpeculationPolicy, speculative_columns
 
 OUT_MODALITIES = ("text", "image", "audio", "auto")
 
@@ -34,12 +34,13 @@ class GenerationPlan:
     decoder: Decoder
     speculative: bool
     voice: Any
+    policy: SpeculationPolicy | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def columns(self) -> Iterator[Column]:
         """The decoding loop's token columns (plain, or MTP-speculative for one request)."""
         if self.speculative:
-            return speculative_columns(self.decoder, self.batch)
+            return speculative_columns(self.decoder, self.batch, self.policy)
         return self.decoder.columns(self.batch)
 
 
@@ -75,7 +76,19 @@ def plan(
     decoder = Decoder(
         pipe.model, [constraint] * len(samples), options.sampling(), options.max_new_tokens
     )
-    return GenerationPlan(options, batch, decoder, bool(speculative) and len(samples) == 1, voice)
+    speculative = bool(speculative) and len(samples) == 1
+    # The drafts' recent acceptance is the model's, per output modality, so it carries over
+    # requests: a short answer then pays no fresh window of rejected drafts. A seeded request
+    # starts afresh, since where it drafts decides its random draws and so its sample.
+    policy = None
+    if speculative:
+        fresh = options.seed is not None
+        policy = (
+            SpeculationPolicy()
+            if fresh
+            else pipe.speculation.setdefault(out_modality, SpeculationPolicy())
+        )
+    return GenerationPlan(options, batch, decoder, speculative, voice, policy)
 
 
 def resolve_voice(voice: Any, vocoder: Any) -> Any:

@@ -214,6 +214,7 @@ def test_streamed_audio_starts_before_the_last_unit_in_the_callers_thread(pipe):
 )
 def test_speculative_greedy_equals_plain_greedy(pipe, words):
     prompt = " ".join(words)
+    pipe.speculation.clear()  # no acceptance history: this request drafts from its first step
     plain = pipe.generate(prompt, max_new_tokens=16, speculative=False)
     fast = pipe.generate(prompt, max_new_tokens=16, speculative=True)
     assert fast.tokens == plain.tokens

@@ -15,6 +15,12 @@ def pipe():
     return build_micro_pipeline("micro-llama")
 
 
+@pytest.fixture(autouse=True)
+def fresh_policies(pipe):
+    """Each test starts with no acceptance history (it carries over requests otherwise)."""
+    pipe.speculation.clear()
+
+
 @pytest.fixture(scope="module")
 def plain(pipe):
     result = pipe.generate(PROMPT, max_new_tokens=TOKENS, speculative=False)
@@ -96,3 +102,26 @@ def test_drafting_resumes_when_acceptance_rises(monkeypatch, pipe, plain):
     assert result.tokens == plain.tokens
     assert result.usage["accepted_drafts"] > TOKENS // 4
     assert result.usage["paused_draft_steps"] <= 3 * SpeculationPolicy.probe_every
+
+
+def test_acceptance_carries_over_requests_so_a_new_one_starts_paused(monkeypatch, pipe, plain):
+    pad = pipe.layout.special_id("<|pad|>")
+    drafting_with(monkeypatch, pipe, lambda _index: pad)
+    first = pipe.generate(PROMPT, max_new_tokens=TOKENS, speculative=True)
+    second = pipe.generate(PROMPT, max_new_tokens=TOKENS, speculative=True)
+    assert first.tokens == second.tokens == plain.tokens
+    assert first.usage["drafts"] == SpeculationPolicy.window + 2
+    # No new window of drafts: at most one probe (the gap is 64 steps after the first's two).
+    assert second.usage["drafts"] <= 1
+    assert second.usage["paused_draft_steps"] >= TOKENS - 2
+    text_only = pipe.speculation["text"]
+    assert not text_only.drafting and set(pipe.speculation) == {"text"}
+
+
+def test_a_seeded_request_starts_with_a_fresh_policy_so_its_sample_reproduces(pipe):
+    first = pipe.generate(PROMPT, max_new_tokens=TOKENS, temperature=1.0, seed=3)
+    pipe.speculation["text"] = paused = SpeculationPolicy()
+    for _ in range(paused.window):
+        paused.record(False)
+    again = pipe.generate(PROMPT, max_new_tokens=TOKENS, temperature=1.0, seed=3)
+    assert again.tokens == first.tokens and again.usage["drafts"] == first.usage["drafts"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", help="save the trained micro pipeline to this folder")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--out", help="also write the figures as JSON to this file")
 
 
 def translation_pairs(n: int, seed: int) -> list[tuple[str, str]]:
@@ -154,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
     figures["decoding"] = measure(pipe, prompts, args.max_new_tokens)
     if "audio" in pipe.decoders:
         figures["streaming"] = audio_latency(pipe)
+    if args.out:
+        Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
     if args.json:
         print(json.dumps(figures))
         return 0
