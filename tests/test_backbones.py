@@ -12,7 +12,7 @@ import torch
 import yaml
 from micro_backbones import TEXT_VOCAB, release_mtp_tensors, write_backbone
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from omni.backbones import build_from_backbone, build_pipeline
 from omni.chat_template import CHAT_TEMPLATE
@@ -108,6 +108,20 @@ def test_exaone_release_mtp_weights_load_into_omnis_mtp(tmp_path):
         omni_fused = mtp.proj(torch.cat([mtp.hidden_norm(hidden), mtp.embed_norm(embeds)], -1))
         released = torch.cat([mtp.embed_norm(embeds), mtp.hidden_norm(hidden)], -1)
         torch.testing.assert_close(omni_fused, released @ release["mtp.fc.weight"].T)
+
+
+def test_a_loaded_model_is_extended_with_the_tokenizer_given(backbone):
+    source = AutoModelForCausalLM.from_pretrained(backbone).eval()
+    ids = text_ids(3)
+    with torch.no_grad():
+        expected = source(ids).logits
+    with pytest.raises(ValueError, match="needs its tokenizer"):
+        build_from_backbone(source)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = OmniForConditionalGeneration.from_backbone(source, tokenizer=tokenizer)
+    with torch.no_grad():
+        got = model(input_ids=ids).logits[..., :TEXT_VOCAB]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
 def test_padding_rows_past_the_tokenizer_are_dropped(tmp_path):
