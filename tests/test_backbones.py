@@ -124,6 +124,24 @@ def test_a_loaded_model_is_extended_with_the_tokenizer_given(backbone):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
+def test_a_bf16_checkpoint_builds_in_its_stored_dtype(tmp_path):
+    folder = write_backbone(tmp_path / "fp32", "exaone_moe")
+    AutoModelForCausalLM.from_pretrained(folder).to(torch.bfloat16).save_pretrained(
+        tmp_path / "bf16", max_shard_size="100KB"
+    )
+    AutoTokenizer.from_pretrained(folder).save_pretrained(tmp_path / "bf16")
+    source = AutoModelForCausalLM.from_pretrained(tmp_path / "bf16", dtype="auto").eval()
+    model = OmniForConditionalGeneration.from_backbone(tmp_path / "bf16")
+    kept_fp32 = {f"backbone.{n}" for n, p in source.named_parameters() if p.dtype == torch.float32}
+    assert kept_fp32  # transformers keeps the MoE router in fp32 (_keep_in_fp32_modules)
+    assert {n for n, p in model.named_parameters() if p.dtype != torch.bfloat16} == kept_fp32
+    ids = text_ids(4)
+    with torch.no_grad():
+        expected = source(ids).logits
+        got = model(input_ids=ids).logits[..., :TEXT_VOCAB]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
 def test_padding_rows_past_the_tokenizer_are_dropped(tmp_path):
     folder = write_backbone(tmp_path / "padded", "llama", extra_rows=16)
     source = AutoModelForCausalLM.from_pretrained(folder).eval()
