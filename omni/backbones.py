@@ -156,7 +156,7 @@ def build_from_backbone(
     """
     from omni.config import OmniConfig
     from omni.modeling import OmniForConditionalGeneration
-    from omni.release_mtp import load_release_mtp, release_mtp_names
+    from omni.release_mtp import check_release_mtp, load_release_mtp, release_mtp_names
 
     # Every check runs before the first expensive step, loading the weights.
     report: list[str] = []
@@ -169,6 +169,8 @@ def build_from_backbone(
         folder = Path(source)
         tokenizer = _folder_tokenizer(folder, tokenizer)
         mtp_names = release_mtp_names(folder) if mtp_layers else {}
+        if mtp_names:
+            check_release_mtp(folder, mtp_names, AutoConfig.from_pretrained(folder))
         backbone = _load_source(folder)
         report.append(f"backbone: {backbone.config.model_type} weights from {folder}")
     text_size = len(_checked_tokenizer(tokenizer, backbone.config.vocab_size))

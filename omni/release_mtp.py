@@ -75,8 +75,20 @@ def _omni_name(model_type: str, name: str, folder: Path) -> str:
     raise ValueError(f"{folder}: the MTP tensor {name} has no place in Omni's MTP module")
 
 
+def check_release_mtp(folder: Path, names: dict[str, str], config: Any) -> None:
+    """Every parameter of the MTP module Omni builds for ``config`` has a release tensor, checked
+    on a meta-device module before any weight is read."""
+    from omni.mtp import MultiTokenPredictor
+
+    with torch.device("meta"):
+        expected = set(MultiTokenPredictor(config).state_dict())
+    missing = sorted(expected - set(names.values()))
+    if missing:
+        raise ValueError(f"the MTP tensors in {folder} lack {missing[:5]} (Omni MTP names)")
+
+
 def load_release_mtp(mtp: nn.Module, folder: Path, names: dict[str, str], config: Any) -> None:
-    """Copy the release's MTP tensors into ``mtp``; every parameter of it must be covered."""
+    """Copy the release's MTP tensors into ``mtp``, each of the shape Omni's module has."""
     from omni.backbones import weight_map
 
     files = weight_map(folder)
@@ -90,9 +102,6 @@ def load_release_mtp(mtp: nn.Module, folder: Path, names: dict[str, str], config
             for name in file_names:
                 state[names[name]] = _as_omni(handle.get_tensor(name), name, config).to(dtype)
     expected = mtp.state_dict()
-    missing = sorted(set(expected) - set(state))
-    if missing:
-        raise ValueError(f"the MTP tensors in {folder} lack {missing[:5]} (Omni MTP names)")
     for name, tensor in state.items():
         if name not in expected or expected[name].shape != tensor.shape:
             shape = tuple(expected[name].shape) if name in expected else "no such parameter"

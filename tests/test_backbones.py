@@ -14,6 +14,7 @@ from micro_backbones import TEXT_VOCAB, release_mtp_tensors, write_backbone
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+import omni
 from omni.backbones import build_from_backbone, build_pipeline
 from omni.chat_template import CHAT_TEMPLATE
 from omni.cli import main
@@ -85,6 +86,9 @@ def test_the_pipeline_folder_round_trips(backbone, tmp_path):
     # Self-speculation drafts with the MTP head (the release's, for exaone_moe); greedy, it
     # must give the plain answer.
     assert loaded.generate("hello", max_new_tokens=6, speculative=True).tokens == plain.tokens
+    in_bf16 = omni.load(tmp_path / "omni", dtype="bfloat16")
+    assert in_bf16.model.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert in_bf16.generate("hello", max_new_tokens=3).tokens
 
 
 def test_exaone_release_mtp_weights_load_into_omnis_mtp(tmp_path):
