@@ -1,10 +1,12 @@
 """Build an Omni model on a pretrained transformers causal LM (K-EXAONE, Solar Open, HyperCLOVA X,
 Llama, ...), extending it rather than replacing it.
 
-- The folder is checked first (config, causal-LM class, safetensors, tokenizer), so bad input is
-  a ``ValueError`` before any weight is read.
+- The folder is checked first (config, causal-LM class, safetensors and shards, tokenizer, the
+  release's MTP tensor names), so bad input is a ``ValueError`` before any weight is read; a
+  tensor the checkpoint lacks is named from the load.
 - transformers loads the weights (``from_pretrained``: a meta-device skeleton, then each shard's
-  tensors assigned in their stored dtype, so no fp32 copy of the model is ever made).
+  tensors assigned in their stored dtype, so no fp32 copy of the backbone is made); Omni's own
+  small parts (MTP, encoders) are built and then cast to that dtype.
 - The backbone's tokenizer stays the text block. Rows past ``len(tokenizer)`` (padding some
   releases add) are dropped; Omni's specials and the image / audio code blocks are appended with
   ``resize_token_embeddings(mean_resizing=True)``: new rows are drawn around the old rows' mean
@@ -28,6 +30,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from omni.chat_template import CHAT_TEMPLATE, attach_chat_template
+from omni.presets import MICRO_CODE_BLOCKS
 from omni.vocab import VocabLayout
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -95,8 +98,8 @@ def _checked_tokenizer(tokenizer: Any, vocab_size: int) -> Any:
     return tokenizer
 
 
-def _folder_tokenizer(folder: Path, tokenizer: Any) -> Any:
-    """The folder's tokenizer (or the one given), checked against the folder's embedding."""
+def _check_folder(folder: Path, tokenizer: Any) -> Any:
+    """Check the folder; return its tokenizer (or the one given), checked against its embedding."""
     check_backbone_folder(folder)
     if tokenizer is None:
         try:
@@ -140,9 +143,9 @@ def _without_template(tokenizer: Any) -> Any:
 def build_from_backbone(
     source: str | Path | PreTrainedModel,
     tokenizer: Any = None,
-    image_codes: int = 256,
-    audio_codes: int = 243,
-    image_grid: tuple[int, int] = (8, 8),
+    image_codes: int | None = None,
+    audio_codes: int | None = None,
+    image_grid: tuple[int, int] | None = None,
     encoders: dict[str, dict[str, Any]] | None = None,
     mtp_layers: int = 1,
     seed: int = 0,
@@ -151,7 +154,8 @@ def build_from_backbone(
     which is then extended in place).
 
     ``image_codes`` / ``audio_codes`` / ``image_grid`` size the code blocks (the codebooks of the
-    discrete tokenizers the model will be trained with); ``encoders`` are ``config.encoders``
+    discrete tokenizers the model will be trained with; by default the micro ones,
+    ``omni.presets.MICRO_CODE_BLOCKS``); ``encoders`` are ``config.encoders``
     entries (none by default). ``seed`` fixes the draw of the new rows and Omni's new layers.
     """
     from omni.config import OmniConfig
@@ -167,18 +171,18 @@ def build_from_backbone(
         backbone = source
     else:
         folder = Path(source)
-        tokenizer = _folder_tokenizer(folder, tokenizer)
+        tokenizer = _check_folder(folder, tokenizer)
         mtp_names = release_mtp_names(folder) if mtp_layers else {}
         if mtp_names:
             check_release_mtp(folder, mtp_names, AutoConfig.from_pretrained(folder))
         backbone = _load_source(folder)
         report.append(f"backbone: {backbone.config.model_type} weights from {folder}")
     text_size = len(_checked_tokenizer(tokenizer, backbone.config.vocab_size))
+    blocks = {**MICRO_CODE_BLOCKS}
+    given = {"image_codes": image_codes, "audio_codes": audio_codes, "image_grid": image_grid}
+    blocks.update({name: value for name, value in given.items() if value is not None})
     layout = VocabLayout(
-        text_size=text_size,
-        image_codes=image_codes,
-        audio_codes=audio_codes,
-        image_grid=tuple(image_grid),
+        text_size=text_size, **{**blocks, "image_grid": tuple(blocks["image_grid"])}
     )
     torch.manual_seed(seed)
     _extend_vocabulary(backbone, layout, report)

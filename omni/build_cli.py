@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         args.backbone,
         image_codes=args.image_codes,
         audio_codes=args.audio_codes,
-        image_grid=tuple(args.image_grid),
+        image_grid=args.image_grid,
         encoders=MICRO_ENCODERS if args.encoders == "micro" else None,
         mtp_layers=0 if args.no_mtp else 1,
         seed=args.seed,
