@@ -15,6 +15,8 @@ import sys
 # (command path, module, help). Nested paths ("train", "vocoder") become sub-subcommands.
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("params",), "omni.params_cli", "count total and active parameters of a named config"),
+    (("build",), "omni.build_cli", "build an Omni pipeline folder over a pretrained causal LM"),
+    (("convert", "hcx-omni"), "omni.convert_cli", "import the official HyperCLOVA X Omni 8B"),
     (("data", "toyworld"), "training.toyworld.cli", "write the synthetic bilingual world"),
     (
         ("train", "tokenizer"),

@@ -11,6 +11,7 @@ module and MoE balancing, and returns one loss::
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -119,12 +120,17 @@ def _unshare_encoders(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
     """Any-to-any model: one causal LM over the interleaved multimodal sequence."""
 
-    def __init__(self, config: OmniConfig) -> None:
+    def __init__(self, config: OmniConfig, backbone: PreTrainedModel | None = None) -> None:
+        """``backbone``: a pretrained causal LM already sized to the unified vocabulary (see
+        :meth:`from_backbone`). It is attached after ``post_init``, so its weights are never
+        re-initialised; until then a skeleton on the meta device stands in, which costs nothing.
+        """
         super().__init__(config)
         self.layout = VocabLayout.from_dict(config.vocab_layout)
         self._vocab_size = self.layout.total_size  # read once: checked on every decoding step
         self._known_max_length = config.max_sequence_length
-        self.backbone = AutoModelForCausalLM.from_config(config.backbone_config)
+        with torch.device("meta") if backbone is not None else contextlib.nullcontext():
+            self.backbone = AutoModelForCausalLM.from_config(config.backbone_config)
         self._hidden_hook = None  # installed on first need: plain decoding never pays for it
         self.encoders = _build_encoders(config)
         self.mtp = MultiTokenPredictor(config.backbone_config) if config.mtp_layers else None
@@ -132,7 +138,18 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         self.balancer = None
         self.code_tokenizers: dict[str, Any] = {}
         self.post_init()
+        if backbone is not None:
+            self.backbone = backbone
         self._set_generation_ids()
+
+    @classmethod
+    def from_backbone(cls, source: Any, **options: Any) -> OmniForConditionalGeneration:
+        """An Omni model over a pretrained transformers causal LM (a folder or a loaded model):
+        its tokenizer stays the text block, Omni's specials and code blocks are appended rows.
+        ``options`` are those of :func:`omni.backbones.build_from_backbone`."""
+        from omni.backbones import build_from_backbone
+
+        return build_from_backbone(source, **options).model
 
     # --- structure -----------------------------------------------------------------------
     def _balance_mode(self) -> str:
