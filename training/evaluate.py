@@ -35,7 +35,8 @@ __all__ = [
 FOREGROUND_THRESHOLD = 48  # max channel distance from the background colour
 MIN_OBJECT_FRACTION = 0.0015  # components smaller than this share of the image are noise
 # Bounding-box extent (fraction of the side) between the small and big size ranges.
-SIZE_THRESHOLD = 0.195
+SIZE_THRESHOLD = 0.2
+SHADE_RANGE = (0.5, 1.2)  # how much darker or lighter than its palette colour an object reads
 # Shape prototypes in (fill ratio of the bounding box, share of pixels in its bottom quarter),
 # measured on rendered scenes: a star fills little, a triangle is heavy at the bottom.
 SHAPE_PROTOTYPES: dict[str, tuple[float, float]] = {
@@ -96,6 +97,19 @@ def _nearest(value: np.ndarray, table: dict[str, tuple[float, ...]]) -> str:
     return min(table, key=lambda name: float(((value - np.asarray(table[name])) ** 2).sum()))
 
 
+def _nearest_colour(pixel: np.ndarray) -> str:
+    """The palette colour whose shades (the colour scaled by 0.5..1.2) pass nearest the pixel:
+    a darker outline or a darker background keeps the hue, where a plain nearest colour
+    would turn a dark yellow orange."""
+
+    def distance(name: str) -> float:
+        colour = np.asarray(COLOURS[name], dtype=np.float64)
+        scale = np.clip(pixel @ colour / (colour @ colour), *SHADE_RANGE)
+        return float(((pixel - scale * colour) ** 2).sum())
+
+    return min(COLOURS, key=distance)
+
+
 def check_image(image: Image.Image | np.ndarray) -> list[ObjectAttrs]:
     """Find the objects of a toy-world image from its pixels alone.
 
@@ -125,7 +139,7 @@ def check_image(image: Image.Image | np.ndarray) -> list[ObjectAttrs]:
         extent = max((xs.max() - xs.min() + 1) / width, (ys.max() - ys.min() + 1) / height)
         attrs = ObjectAttrs(
             shape=_classify_shape(ys, xs),
-            colour=_nearest(np.median(pixels[ys, xs], axis=0), COLOURS),
+            colour=_nearest_colour(np.median(pixels[ys, xs], axis=0)),
             size="big" if extent > SIZE_THRESHOLD else "small",
             position=_nearest(centre, POSITION_ANCHORS),
         )

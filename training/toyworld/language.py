@@ -56,8 +56,8 @@ KO_POSITION = {
     "bottom": "아래쪽",
     "centre": "가운데",
 }
-EN_COUNT = {1: "one", 2: "two"}
-KO_COUNT = {1: "한", 2: "두"}
+EN_COUNT = {1: "one", 2: "two", 3: "three"}
+KO_COUNT = {1: "한", 2: "두", 3: "세"}
 
 PROMPTS: dict[str, dict[str, str]] = {
     "caption": {"en": "Describe the image.", "ko": "이미지를 설명해 주세요."},
@@ -172,9 +172,10 @@ def ask(scene: Scene, qtype: str, lang: str, target: int = 0) -> tuple[str, str]
     return question, _ko_answer(qtype, obj, count)
 
 
-def answer_candidates(qtype: str, lang: str) -> list[str]:
-    """Every answer the grammar can give to a question type: the candidate set for judging a
-    spoken or written answer (candidates differ in a single word)."""
+def answer_candidates(qtype: str, lang: str, max_objects: int = 2) -> list[str]:
+    """Every answer the grammar can give to a question type, in scenes of up to
+    ``max_objects`` objects: the candidate set for judging a spoken or written answer
+    (candidates differ in a single word)."""
     _check_lang(lang)
     answer = _en_answer if lang == "en" else _ko_answer
     values = {
@@ -184,7 +185,7 @@ def answer_candidates(qtype: str, lang: str) -> list[str]:
         "position": [ObjectAttrs(None, None, None, p) for p in POSITIONS],
     }
     if qtype == "count":
-        return [answer("count", None, n) for n in (1, 2)]
+        return [answer("count", None, n) for n in range(1, max_objects + 1)]
     if qtype not in values:
         raise ValueError(f"unknown question type {qtype!r}; expected one of {QUESTION_TYPES}")
     return [answer(qtype, obj, 1) for obj in values[qtype]]
