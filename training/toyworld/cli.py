@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from training.toyworld.styles import STYLES
-from training.toyworld.tasks import TASKS
+from training.toyworld.tasks import ALL_TASKS, TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=1000, help="number of samples")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (>= 32)")
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="task types")
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=ALL_TASKS,
+        help="task types (default: all; the classic style leaves out the video tasks)",
+    )
     parser.add_argument(
         "--style",
         default="varied",
@@ -63,9 +68,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"omni: error: {error}")
         return 2
     try:
-        manifest = generate(
-            args.out, args.n, args.seed, size=args.size, tasks=args.tasks, style=style
-        )
+        tasks = args.tasks or (TASKS if style.name == "classic" else ALL_TASKS)
+        manifest = generate(args.out, args.n, args.seed, size=args.size, tasks=tasks, style=style)
     except EspeakNotFoundError as error:
         print(f"omni: error: {error}")
         return 1

@@ -69,6 +69,10 @@ PROMPTS: dict[str, dict[str, str]] = {
         "ko": "음성 질문에 음성으로 답해 주세요.",
     },
     "translate": {"en": "Translate into Korean: {text}", "ko": "영어로 번역해 주세요: {text}"},
+    "video_caption": {
+        "en": "Describe what happens in the video.",
+        "ko": "영상에서 무슨 일이 일어나는지 설명해 주세요.",
+    },
 }
 SYSTEM_PROMPT = "You are a helpful assistant."
 

@@ -23,12 +23,24 @@ from training.toyworld.language import (
     describe,
 )
 from training.toyworld.looks import DrawingLook, encode_image, render_look, sample_look
+from training.toyworld.motion import (
+    MOTION_QUESTIONS,
+    ask_motion,
+    describe_motion,
+    end_scene,
+    motion_frames,
+    sample_motion,
+    write_clip,
+)
 from training.toyworld.scenes import NOVEL_PAIRS, Scene, render_scene, sample_scene
 from training.toyworld.speech import SpeechRenderer, Voice
 from training.toyworld.styles import CLASSIC, WorldStyle, world_style
 from training.toyworld.voices import SpeechEffects, apply_effects, sample_effects, sample_voice
 
 TASKS: tuple[str, ...] = ("caption", "draw", "asr", "tts", "spoken_vqa", "vqa", "translate")
+# Clips of a moving object; not in the default TASKS, so classic worlds keep their samples.
+VIDEO_TASKS: tuple[str, ...] = ("video_caption", "video_qa")
+ALL_TASKS: tuple[str, ...] = TASKS + VIDEO_TASKS
 SPEECH_TASKS = frozenset({"asr", "tts", "spoken_vqa"})
 # Share of samples per split in the classic world; `novel` scenes use a held-out (colour,
 # shape) pair. The varied world adds `unseen` (see ``training.toyworld.styles``).
@@ -57,6 +69,15 @@ class _SampleWriter:
             path = f"media/{name}.{extension}"
             (self.root / path).write_bytes(data)
         return {"type": "image", "path": path}
+
+    def video(self, scenes: list[Scene], name: str, look: DrawingLook | None) -> dict[str, str]:
+        path = f"media/{name}.mp4"
+        if look is None:
+            frames = [render_scene(scene, self.size) for scene in scenes]
+        else:  # the clip's frames carry the look's drawing; the codec does the compressing
+            frames = [render_look(scene, look) for scene in scenes]
+        write_clip(frames, self.root / path)
+        return {"type": "video", "path": path}
 
     def audio(
         self, text: str, voice: Voice, name: str, with_text: bool, effects: SpeechEffects | None
@@ -101,12 +122,15 @@ def _build_sample(
     index: int, task: str, seed: int, writer: _SampleWriter, style: WorldStyle
 ) -> dict[str, Any]:
     """Draw sample ``index`` of ``task``, write its media and return its manifest record."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if task not in ALL_TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {ALL_TASKS}")
     rng = np.random.default_rng([seed, index])
     split = _pick_split(rng, style.split_shares)
     drawing, speaking = style.for_split(split)
     scene = sample_scene(rng, novel=split == "novel", drawing=drawing)
+    motion = None
+    while task in VIDEO_TASKS and (motion := sample_motion(rng, scene)) is None:
+        scene = sample_scene(rng, novel=split == "novel", drawing=drawing)
     lang = str(rng.choice(LANGS))
     other_lang = "ko" if lang == "en" else "en"
     style = int(rng.integers(2))
@@ -115,7 +139,7 @@ def _build_sample(
     meta: dict[str, Any] = {"lang": lang, "attributes": scene.to_meta()}
     # Everything the classic world drew comes first, so its samples stay byte-identical.
     look = sample_look(rng, drawing, writer.size) if drawing.looks else None
-    if look is not None and task in ("caption", "draw", "vqa", "spoken_vqa"):
+    if look is not None and task not in ("asr", "tts", "translate"):
         meta["look"] = look.to_meta()
 
     if task == "caption":
@@ -162,6 +186,18 @@ def _build_sample(
                 )
             ]
             meta.update(voice=voice.id, answer_voice=answer_voice.id)
+    elif task in VIDEO_TASKS:
+        clip = writer.video(motion_frames(motion), name, look)
+        meta.update(motion=motion.to_meta(), end_attributes=end_scene(motion).to_meta())
+        if task == "video_caption":
+            user = [clip, _text(PROMPTS["video_caption"][lang])]
+            assistant = [_text(describe_motion(motion, lang))]
+        else:
+            qtype = str(rng.choice(MOTION_QUESTIONS))
+            question, answer = ask_motion(motion, qtype, lang)
+            meta.update(question_type=qtype, question=question, answer=answer)
+            user = [clip, _text(question)]
+            assistant = [_text(answer)]
     else:  # translate: a caption or a question, into the other language
         if rng.random() < 0.6:
             source, target = caption, describe(scene, other_lang, style)
@@ -201,9 +237,9 @@ def generate(
 
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    unknown = sorted(set(tasks) - set(TASKS))
+    unknown = sorted(set(tasks) - set(ALL_TASKS))
     if unknown or not tasks:
-        raise ValueError(f"unknown or no tasks {unknown}; choose from {TASKS}")
+        raise ValueError(f"unknown or no tasks {unknown}; choose from {ALL_TASKS}")
     root = Path(out_dir)
     (root / "media").mkdir(parents=True, exist_ok=True)
     if renderer is None and SPEECH_TASKS & set(tasks):
