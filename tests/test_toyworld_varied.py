@@ -47,10 +47,10 @@ def test_checker_reads_varied_clean_renders_and_most_jpegs():
         == s.attributes
         for s, look in drawn
     ]
-    # Measured 0.977 clean and 0.84 at the look's quality (60 where it has none) on this
-    # seed; the misses are the shapes of small objects (stars read as triangles,
-    # anti-aliased squares as circles) and, after JPEG, colours of small objects.
-    assert np.mean(clean) >= 0.97
+    # Measured 0.997 clean and 0.863 after JPEG at the look's quality (60 where it has none)
+    # on this seed (0.997 / 0.82-0.87 on seeds 5 and 11); JPEG misses are mostly colours
+    # and shapes of small objects.
+    assert np.mean(clean) >= 0.99
     assert np.mean(jpeg) >= 0.8
 
 
