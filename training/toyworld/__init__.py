@@ -5,6 +5,7 @@ that use no model (see ``training.evaluate``).
 Public API::
 
     generate(out_dir, n, seed, size=64, tasks=TASKS, style="classic") -> Path
+                                        # tasks may add VIDEO_TASKS (clips of a moving object)
     world_style("varied", **options) -> WorldStyle              # named ranges, see styles.py
     sample_scene(rng, n_objects=None, novel=False) -> Scene
     Scene.from_attributes(meta["attributes"]) -> Scene         # rebuild from a manifest

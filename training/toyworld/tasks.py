@@ -42,9 +42,6 @@ TASKS: tuple[str, ...] = ("caption", "draw", "asr", "tts", "spoken_vqa", "vqa", 
 VIDEO_TASKS: tuple[str, ...] = ("video_caption", "video_qa")
 ALL_TASKS: tuple[str, ...] = TASKS + VIDEO_TASKS
 SPEECH_TASKS = frozenset({"asr", "tts", "spoken_vqa"})
-# Share of samples per split in the classic world; `novel` scenes use a held-out (colour,
-# shape) pair. The varied world adds `unseen` (see ``training.toyworld.styles``).
-SPLIT_SHARES: dict[str, float] = CLASSIC.split_shares
 MANIFEST_NAME = "manifest.jsonl"
 
 
