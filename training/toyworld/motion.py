@@ -16,8 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.toyworld.language import KO_POSITION, _en_noun_phrase, _josa, _ko_noun_phrase
-from training.toyworld.scenes import POSITION_ANCHORS, POSITIONS, Scene, _inside, _overlaps
+from training.toyworld.language import KO_POSITION, en_noun_phrase, josa, ko_noun_phrase
+from training.toyworld.scenes import (
+    POSITION_ANCHORS,
+    POSITIONS,
+    Scene,
+    keep_inside,
+    objects_overlap,
+)
 
 CLIP_FRAMES = 8
 CLIP_FPS = 4  # 8 frames at 4 fps: a 2-second clip
@@ -51,7 +57,7 @@ def sample_motion(rng: np.random.Generator, scene: Scene) -> Motion | None:
         for target in rng.permutation([p for p in POSITIONS if p not in taken]):
             end = _moved(scene, mover, str(target), 1.0).objects[mover]
             others = [o for i, o in enumerate(scene.objects) if i != mover]
-            if not any(_overlaps(end, other) for other in others):
+            if not any(objects_overlap(end, other) for other in others):
                 return Motion(scene, mover, str(target))
     return None
 
@@ -59,7 +65,7 @@ def sample_motion(rng: np.random.Generator, scene: Scene) -> Motion | None:
 def _moved(scene: Scene, mover: int, target: str, t: float) -> Scene:
     obj = scene.objects[mover]
     tx, ty = POSITION_ANCHORS[target]
-    end_x, end_y = _inside(tx, obj.radius), _inside(ty, obj.radius)
+    end_x, end_y = keep_inside(tx, obj.radius), keep_inside(ty, obj.radius)
     x, y = obj.x + t * (end_x - obj.x), obj.y + t * (end_y - obj.y)
     position = obj.position if t < 1 else target
     objects = list(scene.objects)
@@ -100,8 +106,8 @@ def describe_motion(motion: Motion, lang: str) -> str:
     obj = motion.scene.objects[motion.mover]
     if lang == "en":
         start, end = EN_PLACE[motion.start], EN_PLACE[motion.target]
-        return f"the {_en_noun_phrase(obj)} moves from {start} to {end}"
-    subject = _josa(_ko_noun_phrase(obj), "이", "가")
+        return f"the {en_noun_phrase(obj)} moves from {start} to {end}"
+    subject = josa(ko_noun_phrase(obj), "이", "가")
     return f"{subject} {KO_POSITION[motion.start]}에서 {_ko_towards(motion.target)} 움직여요"
 
 
@@ -113,13 +119,13 @@ def ask_motion(motion: Motion, qtype: str, lang: str) -> tuple[str, str]:
     obj = motion.scene.objects[motion.mover]
     if lang == "en":
         if qtype == "what":
-            return "what moves?", f"the {_en_noun_phrase(obj)}"
-        return f"where does the {_en_noun_phrase(obj)} move to?", f"to {EN_PLACE[motion.target]}"
+            return "what moves?", f"the {en_noun_phrase(obj)}"
+        return f"where does the {en_noun_phrase(obj)} move to?", f"to {EN_PLACE[motion.target]}"
     if qtype == "what":
-        return "무엇이 움직여요?", _josa(_ko_noun_phrase(obj), "이에요", "예요")
-    question = f"{_josa(_ko_noun_phrase(obj), '은', '는')} 어디로 움직여요?"
+        return "무엇이 움직여요?", josa(ko_noun_phrase(obj), "이에요", "예요")
+    question = f"{josa(ko_noun_phrase(obj), '은', '는')} 어디로 움직여요?"
     return question, f"{_ko_towards(motion.target)} 움직여요"
 
 
 def _ko_towards(position: str) -> str:
-    return _josa(KO_POSITION[position], "으로", "로")
+    return josa(KO_POSITION[position], "으로", "로")

@@ -118,8 +118,9 @@ class Scene:
         return any((obj.colour, obj.shape) in NOVEL_PAIRS for obj in self.objects)
 
 
-def _overlaps(a: SceneObject, b: SceneObject) -> bool:
-    # Bounding boxes plus a margin of 0.02 of the side, so components never touch.
+def objects_overlap(a: SceneObject, b: SceneObject) -> bool:
+    """Whether the bounding boxes, plus a margin of 0.02 of the side, meet (then the two
+    objects could touch and the checker would see one component)."""
     margin = 0.02
     return (
         abs(a.x - b.x) < a.radius + b.radius + margin
@@ -127,8 +128,9 @@ def _overlaps(a: SceneObject, b: SceneObject) -> bool:
     )
 
 
-def _inside(centre: float, radius: float) -> float:
-    # Keeps a jittered object clear of the border, whose median colour is the background.
+def keep_inside(centre: float, radius: float) -> float:
+    """The centre moved, if needed, to keep the object clear of the border (whose median
+    colour the checker takes for the background)."""
     margin = radius + 0.03
     return min(max(centre, margin), 1 - margin)
 
@@ -147,7 +149,7 @@ def _sample_object(
     jitter = drawing.position_jitter
     jx, jy = rng.uniform(-jitter, jitter, size=2)
     radius = float(rng.uniform(low, high))
-    x, y = _inside(ax + float(jx), radius), _inside(ay + float(jy), radius)
+    x, y = keep_inside(ax + float(jx), radius), keep_inside(ay + float(jy), radius)
     return SceneObject(shape, colour, size, position, x, y, radius)
 
 
@@ -178,7 +180,7 @@ def sample_scene(
         for position in positions[1:]:
             objects.append(_sample_object(rng, position, None if novel else False, drawing))
         pairs = [(a, b) for i, a in enumerate(objects) for b in objects[i + 1 :]]
-        if not any(_overlaps(a, b) for a, b in pairs):
+        if not any(objects_overlap(a, b) for a, b in pairs):
             break
     return Scene(tuple(objects), background, int(rng.integers(2**31)))
 
