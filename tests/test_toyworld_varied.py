@@ -101,3 +101,18 @@ def test_unknown_style_option_or_split_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="unknown world style"):
         generate(tmp_path, 1, seed=0, style="wavy", progress=False)
     assert world_style("varied", jpeg_share=0.0).drawing.jpeg_share == 0.0
+
+
+def test_three_object_scenes_are_said_and_parsed_back():
+    from training.toyworld import answer_candidates, ask, describe, parse_caption
+
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        scene = sample_scene(rng, n_objects=3, drawing=VARIED_DRAWING)
+        for lang in ("en", "ko"):
+            for style in (0, 1):
+                assert parse_caption(describe(scene, lang, style)) == scene.attributes
+    assert ask(scene, "count", "en")[1] == "there are three"
+    assert ask(scene, "count", "ko")[1] == "세 개 있어요"
+    assert answer_candidates("count", "en", 3)[-1] == "there are three"
+    assert answer_candidates("count", "en") == ["there is one", "there are two"]
