@@ -102,9 +102,33 @@ def test_cli_writes_a_world(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     argv = ["--out", str(tmp_path), "--n", "4", "--seed", "2", "--size", "48"]
-    assert cli.run(parser.parse_args(argv + ["--tasks", "caption", "vqa"])) == 0
+    argv += ["--tasks", "caption", "vqa"]
+    assert cli.run(parser.parse_args(argv + ["--style", "classic"])) == 0
     assert "wrote 4 samples" in capsys.readouterr().out
     assert Image.open(tmp_path / "media" / "caption-000000.png").size == (48, 48)
+    # The default is the varied world; an option replaces one of its ranges.
+    varied = ["--out", str(tmp_path / "varied"), "--n", "4", "--tasks", "caption"]
+    assert cli.run(parser.parse_args(varied + ["--style-option", "jpeg_share=0"])) == 0
+    world = json.loads((tmp_path / "varied" / "world.json").read_text())
+    assert world["style"]["name"] == "varied" and world["style"]["drawing"]["jpeg_share"] == 0
+    assert Image.open(tmp_path / "varied" / "media" / "caption-000000.png").size != (64, 64)
+
+
+def test_cli_refuses_an_unknown_style_or_option(tmp_path, capsys):
+    import argparse
+
+    from training.toyworld import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    argv = ["--out", str(tmp_path), "--n", "2", "--tasks", "caption"]
+    assert cli.run(parser.parse_args(argv + ["--style", "wavy"])) == 2
+    assert "unknown world style 'wavy'" in capsys.readouterr().out
+    assert cli.run(parser.parse_args(argv + ["--style-option", "blur=1"])) == 2
+    assert "unknown style options ['blur']" in capsys.readouterr().out
+    assert cli.run(parser.parse_args(argv + ["--style-option", "jpeg_share"])) == 2
+    assert "not KEY=VALUE" in capsys.readouterr().out
+    assert not (tmp_path / "manifest.jsonl").exists()
 
 
 def test_bad_arguments_raise_value_error(tmp_path):

@@ -58,7 +58,7 @@ def test_bad_inputs_raise_value_error():
     scene = sample_scene(np.random.default_rng(3))
     with pytest.raises(ValueError, match="at least 32"):
         render_scene(scene, 8)
-    with pytest.raises(ValueError, match="1 or 2 objects"):
+    with pytest.raises(ValueError, match="1 to 2 objects"):
         sample_scene(np.random.default_rng(0), n_objects=3)
     with pytest.raises(ValueError, match="unknown shape"):
         bad = SceneObject("hexagon", "red", "big", "left", 0.2, 0.5, 0.1)

@@ -35,7 +35,9 @@ __all__ = [
 FOREGROUND_THRESHOLD = 48  # max channel distance from the background colour
 MIN_OBJECT_FRACTION = 0.0015  # components smaller than this share of the image are noise
 # Bounding-box extent (fraction of the side) between the small and big size ranges.
-SIZE_THRESHOLD = 0.195
+SIZE_THRESHOLD = 0.2
+SHADE_RANGE = (0.5, 1.2)
+SUBPIXEL = 4  # shapes are measured on a grid this many times finer than the pixels  # how much darker or lighter than its palette colour an object reads
 # Shape prototypes in (fill ratio of the bounding box, share of pixels in its bottom quarter),
 # measured on rendered scenes: a star fills little, a triangle is heavy at the bottom.
 SHAPE_PROTOTYPES: dict[str, tuple[float, float]] = {
@@ -92,8 +94,36 @@ def _classify_shape(ys: np.ndarray, xs: np.ndarray) -> str:
     )
 
 
+def _subpixel_shape(
+    distance: np.ndarray, ys: np.ndarray, xs: np.ndarray, core: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The blob's half-contrast pixels on a grid ``SUBPIXEL`` times finer: the distance map
+    around the blob, upsampled bilinearly, thresholded at half its core. Anti-aliased edges
+    then give the contour between pixels, so a small star keeps its points."""
+    top, left = max(ys.min() - 1, 0), max(xs.min() - 1, 0)
+    crop = distance[top : ys.max() + 2, left : xs.max() + 2].astype(np.float32)
+    height, width = crop.shape
+    fine = Image.fromarray(crop, mode="F").resize(
+        (width * SUBPIXEL, height * SUBPIXEL), Image.Resampling.BILINEAR
+    )
+    return np.nonzero(np.asarray(fine) >= 0.5 * core)
+
+
 def _nearest(value: np.ndarray, table: dict[str, tuple[float, ...]]) -> str:
     return min(table, key=lambda name: float(((value - np.asarray(table[name])) ** 2).sum()))
+
+
+def _nearest_colour(pixel: np.ndarray) -> str:
+    """The palette colour whose shades (the colour scaled by 0.5..1.2) pass nearest the pixel:
+    a darker outline or a darker background keeps the hue, where a plain nearest colour
+    would turn a dark yellow orange."""
+
+    def distance(name: str) -> float:
+        colour = np.asarray(COLOURS[name], dtype=np.float64)
+        scale = np.clip(pixel @ colour / (colour @ colour), *SHADE_RANGE)
+        return float(((pixel - scale * colour) ** 2).sum())
+
+    return min(COLOURS, key=distance)
 
 
 def check_image(image: Image.Image | np.ndarray) -> list[ObjectAttrs]:
@@ -124,8 +154,8 @@ def check_image(image: Image.Image | np.ndarray) -> list[ObjectAttrs]:
         )
         extent = max((xs.max() - xs.min() + 1) / width, (ys.max() - ys.min() + 1) / height)
         attrs = ObjectAttrs(
-            shape=_classify_shape(ys, xs),
-            colour=_nearest(np.median(pixels[ys, xs], axis=0), COLOURS),
+            shape=_classify_shape(*_subpixel_shape(np.where(blob, distance, 0), ys, xs, core)),
+            colour=_nearest_colour(np.median(pixels[ys, xs], axis=0)),
             size="big" if extent > SIZE_THRESHOLD else "small",
             position=_nearest(centre, POSITION_ANCHORS),
         )

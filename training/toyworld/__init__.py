@@ -4,7 +4,9 @@ that use no model (see ``training.evaluate``).
 
 Public API::
 
-    generate(out_dir, n, seed, size=64, tasks=TASKS) -> Path   # manifest.jsonl + media/
+    generate(out_dir, n, seed, size=64, tasks=TASKS, style="classic") -> Path
+                                        # tasks may add VIDEO_TASKS (clips of a moving object)
+    world_style("varied", **options) -> WorldStyle              # named ranges, see styles.py
     sample_scene(rng, n_objects=None, novel=False) -> Scene
     Scene.from_attributes(meta["attributes"]) -> Scene         # rebuild from a manifest
     render_scene(scene, size=64) -> PIL.Image
@@ -39,7 +41,8 @@ from training.toyworld.scenes import (
     sample_scene,
 )
 from training.toyworld.speech import GENERATION_VOICES, REFERENCE_VOICES, SpeechRenderer, Voice
-from training.toyworld.tasks import SPLITS, TASKS, generate
+from training.toyworld.styles import SPLITS, STYLES, WorldStyle, world_style
+from training.toyworld.tasks import TASKS, generate
 
 __all__ = [
     "COLOURS",
@@ -52,12 +55,14 @@ __all__ = [
     "SHAPES",
     "SIZES",
     "SPLITS",
+    "STYLES",
     "TASKS",
     "ObjectAttrs",
     "Scene",
     "SceneObject",
     "SpeechRenderer",
     "Voice",
+    "WorldStyle",
     "answer_candidates",
     "ask",
     "caption_candidates",
@@ -66,4 +71,5 @@ __all__ = [
     "parse_caption",
     "render_scene",
     "sample_scene",
+    "world_style",
 ]

@@ -56,8 +56,8 @@ KO_POSITION = {
     "bottom": "아래쪽",
     "centre": "가운데",
 }
-EN_COUNT = {1: "one", 2: "two"}
-KO_COUNT = {1: "한", 2: "두"}
+EN_COUNT = {1: "one", 2: "two", 3: "three"}
+KO_COUNT = {1: "한", 2: "두", 3: "세"}
 
 PROMPTS: dict[str, dict[str, str]] = {
     "caption": {"en": "Describe the image.", "ko": "이미지를 설명해 주세요."},
@@ -69,6 +69,10 @@ PROMPTS: dict[str, dict[str, str]] = {
         "ko": "음성 질문에 음성으로 답해 주세요.",
     },
     "translate": {"en": "Translate into Korean: {text}", "ko": "영어로 번역해 주세요: {text}"},
+    "video_caption": {
+        "en": "Describe what happens in the video.",
+        "ko": "영상에서 무슨 일이 일어나는지 설명해 주세요.",
+    },
 }
 SYSTEM_PROMPT = "You are a helpful assistant."
 
@@ -83,16 +87,18 @@ def _has_final_consonant(word: str) -> bool:
     return 0 <= code < 11172 and code % 28 != 0
 
 
-def _josa(word: str, with_final: str, without_final: str) -> str:
+def josa(word: str, with_final: str, without_final: str) -> str:
     """Attach the Korean particle form that fits the word's last syllable (이/가, 과/와, 은/는)."""
     return word + (with_final if _has_final_consonant(word) else without_final)
 
 
-def _en_noun_phrase(obj: SceneObject | ObjectAttrs) -> str:
+def en_noun_phrase(obj: SceneObject | ObjectAttrs) -> str:
+    """ "big red circle": size, colour, shape."""
     return f"{obj.size} {obj.colour} {obj.shape}"
 
 
-def _ko_noun_phrase(obj: SceneObject | ObjectAttrs) -> str:
+def ko_noun_phrase(obj: SceneObject | ObjectAttrs) -> str:
+    """ "큰 빨간 원": size, colour, shape."""
     return f"{KO_SIZE[obj.size]} {KO_COLOUR_ADJ[obj.colour]} {KO_SHAPE[obj.shape]}"
 
 
@@ -103,16 +109,15 @@ def describe(scene: Scene, lang: str, style: int = 0) -> str:
     if style not in (0, 1):
         raise ValueError(f"caption style must be 0 or 1, got {style}")
     if lang == "en":
-        phrases = [f"a {_en_noun_phrase(o)} {EN_POSITION[o.position]}" for o in scene.objects]
+        phrases = [f"a {en_noun_phrase(o)} {EN_POSITION[o.position]}" for o in scene.objects]
         text = " and ".join(phrases)
         return f"there is {text}" if style == 1 else text
-    phrases = [f"{KO_POSITION[o.position]}에 {_ko_noun_phrase(o)}" for o in scene.objects]
+    phrases = [f"{KO_POSITION[o.position]}에 {ko_noun_phrase(o)}" for o in scene.objects]
     if style == 0:
-        return " ".join([_josa(p, "과", "와") for p in phrases[:-1]] + [phrases[-1]])
+        return " ".join([josa(p, "과", "와") for p in phrases[:-1]] + [phrases[-1]])
     return (
         " ".join(
-            [_josa(p, "이 있고", "가 있고") for p in phrases[:-1]]
-            + [_josa(phrases[-1], "이", "가")]
+            [josa(p, "이 있고", "가 있고") for p in phrases[:-1]] + [josa(phrases[-1], "이", "가")]
         )
         + " 있어요"
     )
@@ -134,7 +139,7 @@ def _ko_answer(qtype: str, obj: SceneObject | ObjectAttrs | None, count: int) ->
     if qtype == "colour":
         return f"{KO_COLOUR_NOUN[obj.colour]}이에요"
     if qtype == "shape":
-        return _josa(KO_SHAPE[obj.shape], "이에요", "예요")
+        return josa(KO_SHAPE[obj.shape], "이에요", "예요")
     if qtype == "size":
         return KO_SIZE_ANSWER[obj.size]
     if qtype == "position":
@@ -157,7 +162,7 @@ def ask(scene: Scene, qtype: str, lang: str, target: int = 0) -> tuple[str, str]
             "colour": f"what colour is the shape {where}?",
             "shape": f"what shape is {where}?",
             "size": f"is the shape {where} big or small?",
-            "position": f"where is the {_en_noun_phrase(obj)}?",
+            "position": f"where is the {en_noun_phrase(obj)}?",
             "count": "how many shapes are there?",
         }[qtype]
         return question, _en_answer(qtype, obj, count)
@@ -166,15 +171,16 @@ def ask(scene: Scene, qtype: str, lang: str, target: int = 0) -> tuple[str, str]
         "colour": f"{where} 무슨 색이에요?",
         "shape": f"{where} 무슨 모양이에요?",
         "size": f"{where} 커요, 작아요?",
-        "position": f"{_josa(_ko_noun_phrase(obj), '은', '는')} 어디에 있어요?",
+        "position": f"{josa(ko_noun_phrase(obj), '은', '는')} 어디에 있어요?",
         "count": "도형이 몇 개 있어요?",
     }[qtype]
     return question, _ko_answer(qtype, obj, count)
 
 
-def answer_candidates(qtype: str, lang: str) -> list[str]:
-    """Every answer the grammar can give to a question type: the candidate set for judging a
-    spoken or written answer (candidates differ in a single word)."""
+def answer_candidates(qtype: str, lang: str, max_objects: int = 2) -> list[str]:
+    """Every answer the grammar can give to a question type, in scenes of up to
+    ``max_objects`` objects: the candidate set for judging a spoken or written answer
+    (candidates differ in a single word)."""
     _check_lang(lang)
     answer = _en_answer if lang == "en" else _ko_answer
     values = {
@@ -184,7 +190,7 @@ def answer_candidates(qtype: str, lang: str) -> list[str]:
         "position": [ObjectAttrs(None, None, None, p) for p in POSITIONS],
     }
     if qtype == "count":
-        return [answer("count", None, n) for n in (1, 2)]
+        return [answer("count", None, n) for n in range(1, max_objects + 1)]
     if qtype not in values:
         raise ValueError(f"unknown question type {qtype!r}; expected one of {QUESTION_TYPES}")
     return [answer(qtype, obj, 1) for obj in values[qtype]]

@@ -1,9 +1,11 @@
-"""Scenes of the toy world: one or two flat-coloured shapes on a lightly textured background.
+"""Scenes of the toy world: one to three flat-coloured shapes on a lightly textured background.
 
 A scene is plain data (``Scene`` of ``SceneObject``); ``sample_scene`` draws one from a numpy
-``Generator`` and ``render_scene`` turns it into pixels. Shapes are upright and drawn without
-anti-aliasing so that every object pixel carries its palette colour (plus light noise); two
-objects never overlap, so the image checker can read a scene back from pixels alone.
+``Generator`` within the ranges of a ``DrawingStyle`` and ``render_scene`` turns it into
+pixels. In the classic style shapes are upright and drawn without anti-aliasing, so every
+object pixel carries its palette colour (plus light noise); a ``DrawingLook``
+(``training.toyworld.looks``) varies side, anti-aliasing, outline and background. Objects never
+overlap, so the image checker can read a scene back from pixels alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from training.toyworld.styles import DrawingStyle
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star")
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -36,7 +40,6 @@ POSITION_ANCHORS: dict[str, tuple[float, float]] = {
 }
 # Half the side of the object's bounding box, as a fraction of the image side: (low, high).
 SIZE_RADII: dict[str, tuple[float, float]] = {"small": (0.06, 0.075), "big": (0.11, 0.125)}
-POSITION_JITTER = 0.02
 BACKGROUNDS: tuple[tuple[int, int, int], ...] = (
     (244, 244, 244),
     (236, 236, 230),
@@ -115,8 +118,9 @@ class Scene:
         return any((obj.colour, obj.shape) in NOVEL_PAIRS for obj in self.objects)
 
 
-def _overlaps(a: SceneObject, b: SceneObject) -> bool:
-    # Bounding boxes plus a margin of 0.02 of the side, so components never touch.
+def objects_overlap(a: SceneObject, b: SceneObject) -> bool:
+    """Whether the bounding boxes, plus a margin of 0.02 of the side, meet (then the two
+    objects could touch and the checker would see one component)."""
     margin = 0.02
     return (
         abs(a.x - b.x) < a.radius + b.radius + margin
@@ -124,37 +128,59 @@ def _overlaps(a: SceneObject, b: SceneObject) -> bool:
     )
 
 
-def _sample_object(rng: np.random.Generator, position: str, novel: bool | None) -> SceneObject:
+def keep_inside(centre: float, radius: float) -> float:
+    """The centre moved, if needed, to keep the object clear of the border (whose median
+    colour the checker takes for the background)."""
+    margin = radius + 0.03
+    return min(max(centre, margin), 1 - margin)
+
+
+def _sample_object(
+    rng: np.random.Generator, position: str, novel: bool | None, drawing: DrawingStyle
+) -> SceneObject:
     while True:
         colour = str(rng.choice(list(COLOURS)))
         shape = str(rng.choice(SHAPES))
         if novel is None or ((colour, shape) in NOVEL_PAIRS) == novel:
             break
     size = str(rng.choice(SIZES))
-    low, high = SIZE_RADII[size]
+    low, high = drawing.small_radius if size == "small" else drawing.big_radius
     ax, ay = POSITION_ANCHORS[position]
-    jx, jy = rng.uniform(-POSITION_JITTER, POSITION_JITTER, size=2)
-    return SceneObject(
-        shape, colour, size, position, ax + float(jx), ay + float(jy), float(rng.uniform(low, high))
-    )
+    jitter = drawing.position_jitter
+    jx, jy = rng.uniform(-jitter, jitter, size=2)
+    radius = float(rng.uniform(low, high))
+    x, y = keep_inside(ax + float(jx), radius), keep_inside(ay + float(jy), radius)
+    return SceneObject(shape, colour, size, position, x, y, radius)
+
+
+def _sample_background(rng: np.random.Generator, drawing: DrawingStyle) -> tuple[int, int, int]:
+    if drawing.background_levels is None:
+        return BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+    low, high = drawing.background_levels
+    return tuple(int(v) for v in rng.integers(low, high + 1, size=3))
 
 
 def sample_scene(
-    rng: np.random.Generator, n_objects: int | None = None, novel: bool = False
+    rng: np.random.Generator,
+    n_objects: int | None = None,
+    novel: bool = False,
+    drawing: DrawingStyle = DrawingStyle(),
 ) -> Scene:
-    """Draw a scene. ``novel=False`` never uses a held-out (colour, shape) pair; ``novel=True``
-    makes the first object use one (the second is free), so the scene is held out as a whole."""
+    """Draw a scene within the ranges of ``drawing`` (the classic style by default).
+    ``novel=False`` never uses a held-out (colour, shape) pair; ``novel=True`` makes the first
+    object use one (the others are free), so the scene is held out as a whole."""
     if n_objects is None:
-        n_objects = int(rng.integers(1, 3))
-    if n_objects not in (1, 2):
-        raise ValueError(f"a scene has 1 or 2 objects, got {n_objects}")
-    background = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+        n_objects = int(rng.integers(1, drawing.max_objects + 1))
+    if not 1 <= n_objects <= drawing.max_objects:
+        raise ValueError(f"a scene has 1 to {drawing.max_objects} objects, got {n_objects}")
+    background = _sample_background(rng, drawing)
     while True:
-        positions = rng.choice(POSITIONS, size=n_objects, replace=False)
-        objects = [_sample_object(rng, str(positions[0]), True if novel else False)]
-        if n_objects == 2:
-            objects.append(_sample_object(rng, str(positions[1]), None if novel else False))
-        if n_objects == 1 or not _overlaps(objects[0], objects[1]):
+        positions = [str(p) for p in rng.choice(POSITIONS, size=n_objects, replace=False)]
+        objects = [_sample_object(rng, positions[0], True if novel else False, drawing)]
+        for position in positions[1:]:
+            objects.append(_sample_object(rng, position, None if novel else False, drawing))
+        pairs = [(a, b) for i, a in enumerate(objects) for b in objects[i + 1 :]]
+        if not any(objects_overlap(a, b) for a, b in pairs):
             break
     return Scene(tuple(objects), background, int(rng.integers(2**31)))
 
@@ -177,13 +203,24 @@ def _shape_polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[flo
     raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
 
 
-def _draw_objects(draw: ImageDraw.ImageDraw, scene: Scene, size: int, fills: list) -> None:
-    for obj, fill in zip(scene.objects, fills, strict=True):
+def draw_objects(
+    draw: ImageDraw.ImageDraw,
+    scene: Scene,
+    size: int,
+    fills: list,
+    outlines: list | None = None,
+    width: int = 0,
+) -> None:
+    """Draw the scene's shapes on a ``size``-pixel canvas, each in its fill (and outline)."""
+    outlines = outlines or [None] * len(fills)
+    for obj, fill, outline in zip(scene.objects, fills, outlines, strict=True):
         cx, cy, r = obj.x * size, obj.y * size, obj.radius * size
         if obj.shape == "circle":
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+            box = (cx - r, cy - r, cx + r, cy + r)
+            draw.ellipse(box, fill=fill, outline=outline, width=width)
         else:
-            draw.polygon(_shape_polygon(obj.shape, cx, cy, r), fill=fill)
+            points = _shape_polygon(obj.shape, cx, cy, r)
+            draw.polygon(points, fill=fill, outline=outline, width=width)
 
 
 def render_scene(scene: Scene, size: int = 64) -> Image.Image:
@@ -191,7 +228,7 @@ def render_scene(scene: Scene, size: int = 64) -> Image.Image:
     if size < MIN_IMAGE_SIZE:
         raise ValueError(f"image size must be at least {MIN_IMAGE_SIZE}, got {size}")
     image = Image.new("RGB", (size, size), scene.background)
-    _draw_objects(ImageDraw.Draw(image), scene, size, [COLOURS[o.colour] for o in scene.objects])
+    draw_objects(ImageDraw.Draw(image), scene, size, [COLOURS[o.colour] for o in scene.objects])
     noise = np.random.default_rng(scene.texture_seed).integers(
         -NOISE_AMPLITUDE, NOISE_AMPLITUDE + 1, size=(size, size, 1)
     )
@@ -219,7 +256,7 @@ def patch_labels(scene: Scene, grid: int, size: int = 64) -> np.ndarray:
     if size % grid:
         raise ValueError(f"image size {size} is not a multiple of the patch grid {grid}")
     index = Image.new("L", (size, size), 0)
-    _draw_objects(ImageDraw.Draw(index), scene, size, list(range(1, len(scene.objects) + 1)))
+    draw_objects(ImageDraw.Draw(index), scene, size, list(range(1, len(scene.objects) + 1)))
     patch = size // grid
     cells = np.asarray(index).reshape(grid, patch, grid, patch).transpose(0, 2, 1, 3)
     labels = np.zeros((len(PATCH_TASKS), grid, grid), dtype=np.int64)
