@@ -107,7 +107,7 @@ def test_matrix_command_reports_every_direction_on_a_micro_pipeline(tmp_path):
     build_micro_pipeline().save_pretrained(tmp_path / "model")
     out = tmp_path / "report"
     argv = ["eval", "matrix", "--model", str(tmp_path / "model"), "--data", str(EXAMPLES)]
-    assert main([*argv, "--split", "test", "--n", "1", "--out", str(out)]) == 0
+    assert main([*argv, "--split", "test", "--n", "1", "--out", str(out), "--speedup"]) == 0
     report = json.loads((out / "matrix.json").read_text())
     rows = {row["direction"]: row for row in report["directions"]}
     assert list(rows) == [d.name for d in DIRECTIONS]
@@ -116,7 +116,8 @@ def test_matrix_command_reports_every_direction_on_a_micro_pipeline(tmp_path):
     assert draw["low"] <= draw["value"] <= draw["high"]
     assert rows["draw"]["seconds_per_answer"] > 0
     assert {"match", "unit_cer"} <= set(rows["tts"]["metrics"])
-    assert "mtp_acceptance" in rows["tts"]
+    assert "mtp_acceptance" in rows["tts"] and rows["draw"]["speculative_speedup"] > 0
+    assert rows["caption_en"]["speculative_speedup"] is None
     table = (out / "matrix.md").read_text()
     assert all(f"| {name} |" in table for name in rows)
     assert (out / "draw-grid.png").is_file() and list(out.glob("*.wav"))

@@ -47,9 +47,14 @@ def interval(values: list[float], kind: str) -> tuple[float, float, float]:
 
 
 def summarise(
-    direction: str, rows: list[dict[str, float]], seconds: list[float], usage: list[dict]
-):
-    """One direction's report: n, each metric with its interval, seconds and MTP figures."""
+    direction: str,
+    rows: list[dict[str, float]],
+    seconds: list[float],
+    usage: list[dict],
+    plain_seconds: list[float] | None = None,
+) -> dict[str, Any]:
+    """One direction's report: n, each metric with its interval, seconds and MTP figures
+    (the speculative speed-up when plain decoding was timed too)."""
     report: dict[str, Any] = {"direction": direction, "n": len(rows), "metrics": {}}
     for metric in sorted({m for row in rows for m in row}):
         values = [row[metric] for row in rows if metric in row]
@@ -58,6 +63,11 @@ def summarise(
     report["seconds_per_answer"] = statistics.median(seconds) if seconds else None
     rates = [u["acceptance_rate"] for u in usage if u.get("acceptance_rate") is not None]
     report["mtp_acceptance"] = sum(rates) / len(rates) if rates else None
+    report["speculative_speedup"] = None
+    if plain_seconds and seconds:
+        report["speculative_speedup"] = statistics.median(plain_seconds) / statistics.median(
+            seconds
+        )
     return report
 
 
@@ -92,26 +102,36 @@ def run_matrix(
     directions: tuple[Direction, ...] = DIRECTIONS,
     options: dict | None = None,
     on_answer: Any = None,
+    compare_plain: bool = False,
 ) -> list[dict[str, Any]]:
     """Answer up to ``n`` records of each direction and judge them; one report per direction
     (a direction without records reports ``n = 0``). ``on_answer(direction, record, result)``
-    sees every answer (the command keeps drawn scenes and speech from it)."""
+    sees every answer (the command keeps drawn scenes and speech from it). ``compare_plain``
+    times every answer again without speculative decoding, for the speed-up."""
     options = {"seed": 0, **(options or {})}
     probe = getattr(pipeline.model, "code_tokenizers", {}).get("audio")
     context = ScoreContext(tts_candidates(records), probe if hasattr(probe, "transcribe") else None)
     reports = []
     for direction in directions:
         chosen = [r for r in records if direction.select(r)][:n]
-        rows, seconds, usage = [], [], []
+        rows, seconds, usage, plain = [], [], [], []
         for record in chosen:
             result, took = answer(pipeline, direction, record, options)
+            if compare_plain:
+                plain.append(
+                    answer(pipeline, direction, record, {**options, "speculative": False})[1]
+                )
             rows.append(direction.score(record, result, context))
             if on_answer is not None:
                 on_answer(direction, record, result)
             seconds.append(took)
             usage.append(result.usage)
-        reports.append(summarise(direction.name, rows, seconds, usage))
+        reports.append(summarise(direction.name, rows, seconds, usage, plain))
     return reports
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _cell(metric: dict[str, float]) -> str:
@@ -120,23 +140,20 @@ def _cell(metric: dict[str, float]) -> str:
 
 def markdown_table(reports: list[dict[str, Any]], title: str) -> str:
     """The matrix as a Markdown table: one line per direction and metric."""
-    lines = [
-        f"### {title}",
-        "",
-        "| direction | n | metric | value [95% interval] | s / answer | MTP acceptance |",
-    ]
-    lines.append("| --- | ---: | --- | --- | ---: | ---: |")
+    header = (
+        "| direction | n | metric | value [95% interval] | s / answer | MTP acceptance | speed-up |"
+    )
+    lines = [f"### {title}", "", header, "| --- | ---: | --- | --- | ---: | ---: | ---: |"]
     for report in reports:
-        seconds = report["seconds_per_answer"]
-        acceptance = report["mtp_acceptance"]
-        timing = "-" if seconds is None else f"{seconds:.2f}"
-        mtp = "-" if acceptance is None else f"{acceptance:.2f}"
-        metrics = report["metrics"] or {"-": None}
-        for metric, value in metrics.items():
+        figures = [
+            _number(report["seconds_per_answer"]),
+            _number(report["mtp_acceptance"]),
+            _number(report["speculative_speedup"]),
+        ]
+        for metric, value in (report["metrics"] or {"-": None}).items():
             cell = "-" if value is None else _cell(value)
-            lines.append(
-                f"| {report['direction']} | {report['n']} | {metric} | {cell} | {timing} | {mtp} |"
-            )
+            row = [report["direction"], str(report["n"]), metric, cell, *figures]
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for the report")
     parser.add_argument("--directions", nargs="*", default=None, help="a subset (default: all)")
     parser.add_argument("--wavs", type=int, default=3, help="spoken answers kept as WAV files")
+    parser.add_argument(
+        "--speedup", action="store_true", help="time plain decoding too (speculative speed-up)"
+    )
 
 
 def _keeper(out, wavs: int):
@@ -67,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keep, drawn = _keeper(out, args.wavs)
-    reports = run_matrix(pipeline, records, args.n, directions, on_answer=keep)
+    reports = run_matrix(
+        pipeline, records, args.n, directions, on_answer=keep, compare_plain=args.speedup
+    )
     if drawn:
         _grid(drawn, out / "draw-grid.png")
     paths = write_report(reports, out, str(args.model or "default model"), args.split)
