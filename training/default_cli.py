@@ -29,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from omni.cli import main
-    from training.default_run import DefaultRun, run_steps
+    from training.default_run import DefaultRun, omni_command, run_steps
 
     out = Path(args.out)
     if args.components is not None and not Path(args.components).is_dir():
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     try:
-        for name, seconds in run_steps(default, main, log.info).items():
+        for name, seconds in run_steps(default, omni_command(out / "run.log"), log.info).items():
             timings[name] = seconds or timings.get(name, 0.0)  # a skipped step keeps its time
         timings_path.write_text(json.dumps(timings, indent=2))
         log.info("pipeline ready: %s (seconds per step in %s)", out / "pipeline", timings_path)

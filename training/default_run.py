@@ -9,7 +9,8 @@ The run folder ``OUT`` holds everything on disk::
     pipeline/                                     the assembled pipeline folder (omni.load)
     run.log, timings.json                         what ran, and its wall time per step
 
-Each step is an ``omni`` command a user could type; a step whose output is already on disk
+Each step is an ``omni`` command a user could type, run in its own process (its output goes
+to ``run.log``); a step whose output is already on disk
 is skipped, and ``omni train lm --resume`` continues a stage from its last checkpoint, so the
 same command resumes an interrupted run. Components are reused from ``--components DIR`` (laid
 out like ``assets/``: ``tokenizers/image``, ``tokenizers/speech``, ``decoders/image``,
@@ -140,6 +141,21 @@ class DefaultRun:
         argv = ["pipeline", "assemble", "--lm", str(final), "--out", str(self.out / "pipeline")]
         argv += ["--tokenizers", *self._modality_pairs(("image_tokenizer", "speech_tokenizer"))]
         return argv + ["--decoders", *self._modality_pairs(("image_decoder", "vocoder"))]
+
+
+def omni_command(log_file: Path) -> Callable[[list[str]], int]:
+    """Runs ``omni ARGV`` in its own process (each step frees its memory when it ends), its
+    output appended to ``log_file``; returns the exit status."""
+    import subprocess
+    import sys
+
+    def command(argv: list[str]) -> int:
+        with log_file.open("a", encoding="utf-8") as log:
+            return subprocess.run(
+                [sys.executable, "-m", "omni.cli", *argv], stdout=log, stderr=subprocess.STDOUT
+            ).returncode
+
+    return command
 
 
 def run_steps(run: DefaultRun, command: Callable[[list[str]], int], log: Callable[[str], None]):
