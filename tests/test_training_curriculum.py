@@ -142,16 +142,15 @@ def test_micro_model_runs_the_whole_curriculum_training_only_named_groups(tmp_pa
         ]
     )
     assert code == 0
-    from training.models import layout_for, load_code_tokenizers
+    from training.models import load_code_tokenizers, load_model
 
     tokenizers = load_code_tokenizers(
         {"image": assets / "tokenizers/image", "audio": assets / "tokenizers/speech"}
     )
-    text = micro_text_tokenizer()
-    model, _ = build_micro("micro-llama", tokenizer=text, layout=layout_for(len(text), tokenizers))
+    curriculum = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml")
+    model, _ = load_model(None, curriculum.model, tokenizers)  # the run's initial weights
     groups = group_names(model)
     previous = {k: v.clone() for k, v in model.state_dict().items()}
-    curriculum = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml")
     for recipe in curriculum.stages:
         weights = load_file(out / recipe.name / "final" / "model.safetensors")
         changed = {groups[n] for n in groups if not torch.equal(weights[n], previous[n])}
@@ -219,3 +218,38 @@ def test_sft3_reads_video_samples_by_media_and_skips_them_only_when_optional(tmp
     recipe.mixture[1].optional = False
     with pytest.raises(ValueError, match="no train samples of tasks None with media video"):
         build_packer(recipe, {"toyworld": str(world)}, processor, None)
+
+
+def test_sft3_video_source_trains_the_video_path(tmp_path):
+    """A world with video clips: sft-3's media source reads them and the video projector learns."""
+    import json
+
+    from omni.processor import OmniProcessor
+    from training.models import load_model
+    from training.trainer import TrainOptions, train_stage
+
+    world = _examples(tmp_path)
+    frames = sorted(str(p.name) for p in (world.parent / "media").glob("*.png"))[:3]
+    clip = {"type": "video", "frames": [f"media/{f}" for f in frames]}
+    with world.open("a") as file:
+        for index in range(2):
+            turns = [
+                {"role": "user", "segments": [clip, {"type": "text", "text": "What moves?"}]},
+                {"role": "assistant", "segments": [{"type": "text", "text": "the red circle"}]},
+            ]
+            record = {"id": f"video-{index}", "task": "video_qa", "split": "train", "turns": turns}
+            file.write(json.dumps(record) + "\n")
+    curriculum = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml")
+    recipe = curriculum.select("sft-3")[0]
+    recipe.mixture = [e for e in recipe.mixture if e.media == "video"]
+    model, tokenizer = load_model(None, curriculum.model)
+    processor = OmniProcessor.from_model(model, tokenizer)
+    before = {
+        n: p.clone()
+        for n, p in model.named_parameters()
+        if n.startswith("encoders.video.") and ".projector." in n
+    }
+    options = TrainOptions(progress=False, tensorboard=False)
+    train_stage(model, processor, recipe, {"toyworld": str(world)}, tmp_path / "run", options)
+    after = dict(model.named_parameters())
+    assert before and all(not torch.equal(before[n], after[n]) for n in before)
