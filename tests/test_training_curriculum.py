@@ -106,10 +106,9 @@ def test_rope_scaling_survives_save_and_load(tmp_path):
 def test_micro_model_runs_the_whole_curriculum_training_only_named_groups(tmp_path):
     from safetensors.torch import load_file
 
+    import omni
     from omni.cli import main
-    from tokenizers_mm.audio import SpeechUnitTokenizer
     from tokenizers_mm.text import micro_text_tokenizer
-    from tokenizers_mm.vision import SemanticImageTokenizer
     from training.curation import reasoning_manifest
     from training.niah import write_long_manifest
     from training.toyworld import generate
@@ -117,10 +116,8 @@ def test_micro_model_runs_the_whole_curriculum_training_only_named_groups(tmp_pa
     world = generate(tmp_path / "world", 42, seed=11, progress=False)
     long = write_long_manifest(tmp_path / "long", 12, micro_text_tokenizer(), 64, 900)
     reasoning = reasoning_manifest(world, tmp_path / "reasoning")
-    torch.manual_seed(0)
-    SemanticImageTokenizer(grid=8, codebook_size=256).save_pretrained(tmp_path / "tok-image")
-    SpeechUnitTokenizer(levels=(3, 3, 3, 3, 3)).save_pretrained(tmp_path / "tok-audio")
     out = tmp_path / "run"
+    assets = ROOT / "assets"  # the shipped tokenizers and decoders, at their real sizes
     code = main(
         [
             "train",
@@ -137,15 +134,23 @@ def test_micro_model_runs_the_whole_curriculum_training_only_named_groups(tmp_pa
             f"long={long}",
             f"reasoning={reasoning}",
             "--tokenizers",
-            f"image={tmp_path / 'tok-image'}",
-            f"audio={tmp_path / 'tok-audio'}",
+            f"image={assets / 'tokenizers/image'}",
+            f"audio={assets / 'tokenizers/speech'}",
+            "--decoders",
+            f"image={assets / 'decoders/image'}",
+            f"audio={assets / 'decoders/vocoder'}",
         ]
     )
     assert code == 0
-    model, _ = build_micro("micro-llama")
+    from training.models import load_code_tokenizers, load_model
+
+    tokenizers = load_code_tokenizers(
+        {"image": assets / "tokenizers/image", "audio": assets / "tokenizers/speech"}
+    )
+    curriculum = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml")
+    model, _ = load_model(None, curriculum.model, tokenizers)  # the run's initial weights
     groups = group_names(model)
     previous = {k: v.clone() for k, v in model.state_dict().items()}
-    curriculum = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml")
     for recipe in curriculum.stages:
         weights = load_file(out / recipe.name / "final" / "model.safetensors")
         changed = {groups[n] for n in groups if not torch.equal(weights[n], previous[n])}
@@ -153,3 +158,98 @@ def test_micro_model_runs_the_whole_curriculum_training_only_named_groups(tmp_pa
         previous = weights
     final = out / "sft-4-reasoning" / "final"
     assert '"rope_type": "yarn"' in (final / "config.json").read_text()
+    pipeline = omni.load(final)  # a complete pipeline folder
+    assert (pipeline.layout.image_codes, pipeline.layout.audio_codes) == (512, 1000)
+    assert set(pipeline.decoders) == {"image", "audio"}
+    assert (Path(reasoning).parent / "manifest.hard.jsonl").is_file()  # sft-4 was balanced
+
+
+def _examples(tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(ROOT / "assets" / "toyworld-examples", tmp_path / "world")
+    return tmp_path / "world" / "manifest.jsonl"
+
+
+def test_sft4_mixture_is_balanced_by_the_difficulty_estimator(tmp_path):
+    from training.curation import balance_by_difficulty, reasoning_manifest
+
+    world = _examples(tmp_path)
+    reasoning = reasoning_manifest(world, tmp_path / "reasoning")
+    recipe = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml").select("sft-4")[0]
+    assert recipe.balance_difficulty == ["reasoning"]
+    model, processor = build_micro("micro-llama")
+    manifests = balance_by_difficulty(
+        recipe, {"toyworld": str(world), "reasoning": str(reasoning)}, model, processor
+    )
+    balanced = [e for e in recipe.mixture if e.manifest.startswith("reasoning.")]
+    assert [e.manifest for e in balanced] == [
+        "reasoning.easy",
+        "reasoning.medium",
+        "reasoning.hard",
+    ]
+    assert sum(e.weight for e in balanced) == pytest.approx(2.0)  # the entry's own weight
+    assert balanced[0].weight < balanced[2].weight  # harder samples more often
+    hard = Path(manifests["reasoning.hard"]).read_text().splitlines()
+    assert hard and all('"difficulty"' in line for line in hard)
+
+
+def test_a_recipe_cannot_balance_a_manifest_outside_its_mixture():
+    base = {"name": "s", "mixture": [{"manifest": "m"}], "trainable": ["backbone"]}
+    with pytest.raises(ValueError, match=r"balance_difficulty names \['other'\]"):
+        Recipe.from_dict({**base, "balance_difficulty": ["other"]})
+
+
+def test_sft3_reads_video_samples_by_media_and_skips_them_only_when_optional(tmp_path):
+    from training.manifests import Manifest
+    from training.trainer import build_packer
+
+    world = _examples(tmp_path)
+    sft3 = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml").select("sft-3")[0]
+    video = [e for e in sft3.mixture if e.media == "video"]
+    assert len(video) == 1 and video[0].optional
+    with_images = {r.sample.task for r in Manifest(world).select(media="image").records}
+    assert with_images == {"caption", "vqa", "draw", "spoken_vqa"}
+    _, processor = build_micro("micro-llama")
+    entries = [{"manifest": "toyworld", "tasks": ["caption"]}, {"manifest": "toyworld"}]
+    entries[1].update(media="video", optional=True)
+    recipe = Recipe.from_dict({"name": "v", "mixture": entries, "trainable": ["backbone"]})
+    assert len(build_packer(recipe, {"toyworld": str(world)}, processor, None).spec.sources) == 1
+    recipe.mixture[1].optional = False
+    with pytest.raises(ValueError, match="no train samples of tasks None with media video"):
+        build_packer(recipe, {"toyworld": str(world)}, processor, None)
+
+
+def test_sft3_video_source_trains_the_video_path(tmp_path):
+    """A world with video clips: sft-3's media source reads them and the video projector learns."""
+    import json
+
+    from omni.processor import OmniProcessor
+    from training.models import load_model
+    from training.trainer import TrainOptions, train_stage
+
+    world = _examples(tmp_path)
+    frames = sorted(str(p.name) for p in (world.parent / "media").glob("*.png"))[:3]
+    clip = {"type": "video", "frames": [f"media/{f}" for f in frames]}
+    with world.open("a") as file:
+        for index in range(2):
+            turns = [
+                {"role": "user", "segments": [clip, {"type": "text", "text": "What moves?"}]},
+                {"role": "assistant", "segments": [{"type": "text", "text": "the red circle"}]},
+            ]
+            record = {"id": f"video-{index}", "task": "video_qa", "split": "train", "turns": turns}
+            file.write(json.dumps(record) + "\n")
+    curriculum = Curriculum.load(ROOT / "configs" / "curriculum-micro.yaml")
+    recipe = curriculum.select("sft-3")[0]
+    recipe.mixture = [e for e in recipe.mixture if e.media == "video"]
+    model, tokenizer = load_model(None, curriculum.model)
+    processor = OmniProcessor.from_model(model, tokenizer)
+    before = {
+        n: p.clone()
+        for n, p in model.named_parameters()
+        if n.startswith("encoders.video.") and ".projector." in n
+    }
+    options = TrainOptions(progress=False, tensorboard=False)
+    train_stage(model, processor, recipe, {"toyworld": str(world)}, tmp_path / "run", options)
+    after = dict(model.named_parameters())
+    assert before and all(not torch.equal(before[n], after[n]) for n in before)

@@ -2,7 +2,9 @@
 
 Each stage writes ``OUT/<stage>/`` (``checkpoints/``, ``metrics.csv``, ``tensorboard/``) and
 its trained model to ``OUT/<stage>/final`` (``save_pretrained`` + the text tokenizer), which
-the next stage starts from. Launch under ``torchrun --nproc_per_node N`` for data parallelism (DDP, or FSDP2 sharding
+the next stage starts from. With ``--decoders`` (and ``--tokenizers``), each ``final`` is a
+complete pipeline folder (``training.assemble``) that ``omni.load`` loads. A model built from a
+preset has its vocabulary sized from the ``--tokenizers`` it is given. Launch under ``torchrun --nproc_per_node N`` for data parallelism (DDP, or FSDP2 sharding
 with ``--fsdp``).
 """
 
@@ -28,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODALITY=FOLDER",
         help="saved discrete tokenizers (image=..., audio=...) for targets without codes",
     )
+    parser.add_argument(
+        "--decoders",
+        nargs="*",
+        default=[],
+        metavar="MODALITY=FOLDER",
+        help="saved decoders (image=..., audio=...) assembled with each stage's final model",
+    )
     parser.add_argument("--steps", type=int, default=None, help="override every stage's steps")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
     parser.add_argument("--fsdp", action="store_true", help="shard with FSDP2 (under torchrun)")
@@ -41,16 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"{flag} takes NAME=PATH, got {item!r}")
-        name, path = item.split("=", 1)
-        pairs[name] = path
-    return pairs
-
-
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -58,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
     from omni.chat_template import attach_chat_template
     from omni.processor import OmniProcessor
+    from training.assemble import assemble_pipeline
+    from training.cli_args import pairs
+    from training.curation import balance_by_difficulty
     from training.curriculum import Curriculum, apply_rope_scaling
     from training.data import CodeCache
     from training.models import load_code_tokenizers, load_model
@@ -66,12 +68,13 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    curriculum = Curriculum.load(args.recipe, _pairs(args.data, "--data"))
-    curriculum.code_tokenizers.update(_pairs(args.tokenizers, "--tokenizers"))
+    curriculum = Curriculum.load(args.recipe, pairs(args.data, "--data"))
+    curriculum.code_tokenizers.update(pairs(args.tokenizers, "--tokenizers"))
     stages = curriculum.select(args.stage)
     env = setup_distributed()
     out = Path(args.out)
     tokenizers = load_code_tokenizers(curriculum.code_tokenizers)
+    decoders = pairs(args.decoders, "--decoders")
     cache = CodeCache(out / "code-cache", tokenizers)
     options = TrainOptions(
         resume=args.resume,
@@ -88,17 +91,18 @@ def run(args: argparse.Namespace) -> int:
         if args.resume and (final / "config.json").is_file():
             init = str(final)  # finished before the interruption
             continue
-        model, tokenizer = load_model(init, curriculum.model)
+        model, tokenizer = load_model(init, curriculum.model, tokenizers)
         torch.manual_seed(recipe.seed)
         if recipe.rope is not None:
             apply_rope_scaling(model, recipe.rope)
         processor = OmniProcessor.from_model(model, tokenizer)
-        train_stage(
-            model, processor, recipe, curriculum.manifests, out / recipe.name, options, cache, env
-        )
+        manifests = balance_by_difficulty(recipe, curriculum.manifests, model, processor)
+        train_stage(model, processor, recipe, manifests, out / recipe.name, options, cache, env)
         save_model(model, final, env)  # collective under FSDP2 (gathers the full weights)
         if env.main:
             attach_chat_template(tokenizer, model.layout).save_pretrained(final)
+            if decoders:
+                assemble_pipeline(final, final, curriculum.code_tokenizers, decoders)
         if env.world_size > 1:
             torch.distributed.barrier()
         init = str(final)

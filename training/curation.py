@@ -82,6 +82,38 @@ def balanced_weights(
     return {name: mean / total for name, mean in means.items()}
 
 
+def balance_by_difficulty(
+    recipe: Any, manifests: dict[str, str], model: Any, processor: Any
+) -> dict[str, str]:
+    """Carry out a recipe's ``balance_difficulty``: each named manifest is scored by ``model``
+    (the one the stage starts from), split into difficulty buckets beside it, and its mixture
+    entries are replaced by one per bucket, weighted ``entry.weight x balanced_weights``.
+    Changes ``recipe.mixture`` in place; returns the manifests with the buckets added."""
+    from dataclasses import replace
+
+    manifests = dict(manifests)
+    for name in recipe.balance_difficulty:
+        if name not in manifests:
+            raise ValueError(f"recipe {recipe.name} balances {name!r}, a manifest not given")
+        difficulty = estimate_difficulty(model, processor, manifests[name])
+        paths = write_difficulty_buckets(manifests[name], difficulty)
+        weights = balanced_weights(difficulty)
+        mixture = []
+        for entry in recipe.mixture:
+            if entry.manifest != name:
+                mixture.append(entry)
+                continue
+            for bucket, path in paths.items():
+                manifests[f"{name}.{bucket}"] = str(path)
+                mixture.append(
+                    replace(
+                        entry, manifest=f"{name}.{bucket}", weight=entry.weight * weights[bucket]
+                    )
+                )
+        recipe.mixture = mixture
+    return manifests
+
+
 # --- multi-trajectory reasoning ----------------------------------------------------------
 def _phrase(obj: dict[str, str]) -> str:
     return f"a {obj['size']} {obj['colour']} {obj['shape']} on the {obj['position']}"

@@ -53,6 +53,8 @@ class MixtureEntry:
     weight: float = 1.0
     split: str = "train"
     tasks: list[str] | None = None
+    media: str | None = None  # only samples holding such a segment (image, audio, video)
+    optional: bool = False  # a source with no such samples is skipped (logged), not an error
 
 
 @dataclass
@@ -83,6 +85,9 @@ class Recipe:
     keep_checkpoints: int = 2
     seed: int = 0
     description: str = ""
+    # Manifests of the mixture split into difficulty buckets and weighted by
+    # ``training.curation.balanced_weights``, as estimated by the model the stage starts from.
+    balance_difficulty: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.trainable) - set(GROUPS))
@@ -96,6 +101,13 @@ class Recipe:
             raise ValueError(
                 f"recipe {self.name}: rows_per_step {self.rows_per_step} is not a multiple of "
                 f"micro_rows {self.micro_rows}"
+            )
+        named = {entry.manifest for entry in self.mixture}
+        unbalanced = sorted(set(self.balance_difficulty) - named)
+        if unbalanced:
+            raise ValueError(
+                f"recipe {self.name}: balance_difficulty names {unbalanced}, which are not in "
+                f"its mixture ({sorted(named)})"
             )
         if self.think not in ("keep", "drop"):
             raise ValueError(f"recipe {self.name}: think must be 'keep' or 'drop'")

@@ -34,6 +34,11 @@ def media_paths(sample: Sample) -> list[str]:
     return paths
 
 
+def segment_kinds(sample: Sample) -> set[str]:
+    """The segment kinds a sample holds (``text``, ``image``, ``audio``, ``video``)."""
+    return {type(s).__name__.lower() for turn in sample.turns for s in turn.segments}
+
+
 class Manifest:
     """The samples of one JSONL manifest (read by ``omni.common.manifest``: a record without a
     ``split`` is in ``train``), checked line by line.
@@ -75,17 +80,27 @@ class Manifest:
     def issues(self) -> list[ManifestIssue]:
         return self.issue_log.issues
 
-    def _matching(self, split: str | None, tasks: Sequence[str] | None) -> list[Record]:
+    def _matching(
+        self, split: str | None, tasks: Sequence[str] | None, media: str | None = None
+    ) -> list[Record]:
         return [
             r
             for r in self.records
-            if (split is None or r.split == split) and (tasks is None or r.sample.task in tasks)
+            if (split is None or r.split == split)
+            and (tasks is None or r.sample.task in tasks)
+            and (media is None or media in segment_kinds(r.sample))
         ]
 
-    def select(self, split: str | None = None, tasks: Sequence[str] | None = None) -> Manifest:
-        """The records of ``split`` and ``tasks`` (None: all) as a manifest of their own."""
+    def select(
+        self,
+        split: str | None = None,
+        tasks: Sequence[str] | None = None,
+        media: str | None = None,
+    ) -> Manifest:
+        """The records of ``split`` and ``tasks`` (None: all), and holding a ``media``
+        segment (``image`` / ``audio`` / ``video``; None: any), as a manifest of their own."""
         view = copy.copy(self)
-        view.records = self._matching(split, tasks)
+        view.records = self._matching(split, tasks, media)
         return view
 
     def reject(self, line: int, reason: str, cause: Exception | None = None) -> None:

@@ -99,11 +99,17 @@ def build_packer(
         path = manifests[entry.manifest]
         if path not in read:
             read[path] = Manifest(path, on_error=on_error)
-        source = read[path].select(entry.split, entry.tasks)
+        source = read[path].select(entry.split, entry.tasks, entry.media)
         if not len(source):
-            raise ValueError(f"{source.path} has no {entry.split} samples of tasks {entry.tasks}")
+            wanted = f"{entry.split} samples of tasks {entry.tasks} with media {entry.media}"
+            if entry.optional:
+                log.warning("%s: %s has no %s; that source is skipped", recipe.name, path, wanted)
+                continue
+            raise ValueError(f"{source.path} has no {wanted}")
         sources.append(source)
         weights.append(entry.weight)
+    if not sources:
+        raise ValueError(f"recipe {recipe.name}: no source of its mixture has samples")
     spec = DataSpec(
         sources,
         weights,
