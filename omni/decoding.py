@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
@@ -25,6 +25,8 @@ from omni.processor import OmniBatch
 
 # One step of the loop: for each row of the batch, the tokens it gained in that step.
 Column = list[list[int]]
+
+MAX_DRAFT_TOKENS = 4  # the longest chain of MTP drafts verified in one forward
 
 
 @dataclass
@@ -66,10 +68,26 @@ class DecodeStats:
     paused_steps: int = 0  # speculative decoding: steps the policy decoded without a draft
     prefill_s: float = 0.0
     decode_s: float = 0.0
+    # Per draft depth (index 0 is the first draft of a chain): drafts made, drafts accepted.
+    depth_drafts: list[int] = field(default_factory=lambda: [0] * MAX_DRAFT_TOKENS)
+    depth_accepted: list[int] = field(default_factory=lambda: [0] * MAX_DRAFT_TOKENS)
 
     @property
     def acceptance_rate(self) -> float | None:
         return self.accepted / self.drafts if self.drafts else None
+
+    @property
+    def depth_acceptance(self) -> list[float | None]:
+        """Acceptance at each depth: accepted drafts at that depth over drafts made there."""
+        return [a / d if d else None for a, d in zip(self.depth_accepted, self.depth_drafts)]
+
+    def count_chain(self, depth: int, accepted: int) -> None:
+        """One row's chain of ``depth`` drafts, of which the first ``accepted`` were kept."""
+        for index in range(depth):
+            self.depth_drafts[index] += 1
+            self.depth_accepted[index] += index < accepted
+        self.drafts += depth
+        self.accepted += accepted
 
 
 class Decoder:

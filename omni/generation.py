@@ -6,7 +6,8 @@ its image), ``voice`` (a speaker name or a reference clip: path or ``(sample_rat
 ``steps`` and ``guidance`` for images, ``think`` (reason first, in a think block closed before
 any image or audio; the reasoning comes back in ``result.thinking``, apart from
 ``result.text``), ``speculative`` (MTP self-speculative decoding; on by default where the model
-has MTP, drafting only while drafts pay), ``sample_rate`` (for raw waveforms in ``inputs``).
+has MTP, drafting only while drafts pay, in batches too), ``draft_tokens`` (1 to 4: the length
+of each chain of MTP drafts; None chooses it from the measured acceptance), ``sample_rate`` (for raw waveforms in ``inputs``).
 They are checked together, before any decoding, by ``omni.options.GenerationOptions``.
 
 The model's device and dtype are chosen once, by ``omni.load(path, device=..., dtype=...)``;

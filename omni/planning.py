@@ -20,7 +20,7 @@ from omni.inputs import read_audio, to_sample
 from omni.options import GenerationOptions
 from omni.processor import OmniBatch
 from omni.results import GenerationResult
-from omni.speculation import speculative_columns
+from omni.speculation import SpeculationPolicy, speculative_columns
 
 OUT_MODALITIES = ("text", "image", "audio", "auto")
 
@@ -37,9 +37,10 @@ class GenerationPlan:
     started: float = field(default_factory=time.perf_counter)
 
     def columns(self) -> Iterator[Column]:
-        """The decoding loop's token columns (plain, or MTP-speculative for one request)."""
+        """The decoding loop's token columns (plain, or MTP-speculative)."""
         if self.speculative:
-            return speculative_columns(self.decoder, self.batch)
+            policy = SpeculationPolicy(depth=self.options.draft_tokens)
+            return speculative_columns(self.decoder, self.batch, policy)
         return self.decoder.columns(self.batch)
 
 
@@ -65,6 +66,10 @@ def plan(
         speculative = supports_speculation(pipe.model)
     elif speculative and not supports_speculation(pipe.model):
         raise ValueError("speculative=True needs a model with an MTP module")
+    if options.draft_tokens is not None and not (speculative and supports_speculation(pipe.model)):
+        raise ValueError(
+            "draft_tokens needs speculative decoding, and a model with an MTP module to draft with"
+        )
     voice = None
     if out_modality in ("audio", "auto") and "audio" in pipe.decoders:
         voice = resolve_voice(options.voice, pipe.decoders["audio"])
@@ -75,7 +80,7 @@ def plan(
     decoder = Decoder(
         pipe.model, [constraint] * len(samples), options.sampling(), options.max_new_tokens
     )
-    return GenerationPlan(options, batch, decoder, bool(speculative) and len(samples) == 1, voice)
+    return GenerationPlan(options, batch, decoder, bool(speculative), voice)
 
 
 def resolve_voice(voice: Any, vocoder: Any) -> Any:
@@ -156,5 +161,9 @@ def finish(
         "accepted_drafts": stats.accepted,
         "acceptance_rate": stats.acceptance_rate,
         "paused_draft_steps": stats.paused_steps,
+        # index d: drafts made at depth d + 1 of a chain, how many were accepted, their rate
+        "drafts_by_depth": list(stats.depth_drafts),
+        "accepted_by_depth": list(stats.depth_accepted),
+        "acceptance_by_depth": stats.depth_acceptance,
     }
     return result
