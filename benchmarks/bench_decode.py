@@ -74,7 +74,7 @@ def arms(pipe, batch, modality: str, tokens: int, depths: list[int]) -> dict:
     constraint = OutputConstraint(pipe.layout, modality)
     end_turn, pad = pipe.layout.special_id("<|endofturn|>"), pipe.layout.special_id("<|pad|>")
 
-    def hf_generate():
+    def hf_generate(**options):
         out = model.backbone.generate(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
@@ -83,6 +83,7 @@ def arms(pipe, batch, modality: str, tokens: int, depths: list[int]) -> dict:
             logits_processor=[ConstrainedLogits(constraint, batch.input_ids.shape[1], tokens)],
             eos_token_id=end_turn,
             pad_token_id=pad,
+            **options,
         )
         answers = []
         for row in out[:, batch.input_ids.shape[1] :].tolist():
