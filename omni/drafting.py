@@ -17,14 +17,33 @@ import torch
 from transformers import DynamicCache
 
 
-def with_column(mask: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
-    """``mask`` with ``column`` (``[B]`` or ``[B, T]``) appended on the right."""
-    return torch.cat([mask, column.reshape(mask.shape[0], -1).to(mask.dtype)], dim=1)
+class CacheMask:
+    """Which cached columns of each row are real. A single unpadded row's cache only ever holds
+    real columns (rejected ones are cropped), so its mask is not kept at all: attention is then
+    plain causal, which is cheaper."""
 
+    def __init__(self, mask: torch.Tensor) -> None:
+        tracked = mask.shape[0] > 1 or not bool(mask.all())
+        self.mask = mask if tracked else None
 
-def mask_or_none(mask: torch.Tensor) -> torch.Tensor | None:
-    """No mask when every cached entry is real: attention is then plain causal, and cheaper."""
-    return None if bool(mask.all()) else mask
+    def extend(self, columns: torch.Tensor) -> None:
+        """Append ``[B, T]`` columns (1 where real)."""
+        if self.mask is not None:
+            self.mask = torch.cat([self.mask, columns.to(self.mask.dtype)], dim=1)
+
+    def crop(self, count: int) -> None:
+        """Forget the newest ``count`` columns."""
+        if self.mask is not None and count:
+            self.mask = self.mask[:, :-count]
+
+    def hide(self, valid: torch.Tensor) -> None:
+        """Mask out the newest columns where ``valid`` (``[B, T]``) is 0."""
+        if self.mask is not None:
+            self.mask[:, -valid.shape[1] :] *= valid
+
+    def value(self) -> torch.Tensor | None:
+        """The mask to attend with; None when every column is real."""
+        return None if self.mask is None or bool(self.mask.all()) else self.mask
 
 
 class DraftState:
@@ -34,7 +53,8 @@ class DraftState:
     def __init__(self, model, hidden, next_ids, positions, valid: torch.Tensor) -> None:
         self.model = model
         self.cache = DynamicCache(config=model.mtp.block.config)  # its one full-attention layer
-        self.mask = valid[:, :0]
+        self.mask = CacheMask(valid)
+        self.mask.crop(valid.shape[1])  # nothing is cached yet
         self.pending: list[tuple[torch.Tensor, ...]] = []
         self.newest = torch.zeros(valid.shape[0], dtype=torch.long, device=valid.device)
         self.add(hidden, next_ids, positions, valid)
@@ -47,12 +67,12 @@ class DraftState:
         self.pending.append((hidden, next_ids, positions, valid))
 
     def _step(self, hidden, next_ids, positions, valid) -> torch.Tensor:
-        self.mask = with_column(self.mask, valid)
+        self.mask.extend(valid)
         embeds = self.model.get_input_embeddings()(next_ids)
         states, self.cache = self.model.mtp(
             hidden,
             embeds,
-            attention_mask=mask_or_none(self.mask),
+            attention_mask=self.mask.value(),
             position_ids=positions,
             cache=self.cache,
             use_cache=True,
@@ -89,4 +109,4 @@ class DraftState:
         states, and the verified tokens' entries are added from the main model's."""
         if depth > 1:
             self.cache.crop(-(depth - 1))
-            self.mask = self.mask[:, : -(depth - 1)]
+            self.mask.crop(depth - 1)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 
 from omni.decoding import MAX_DRAFT_TOKENS, Column, Decoder
-from omni.drafting import DraftState, mask_or_none, with_column
+from omni.drafting import CacheMask, DraftState
 from omni.processor import OmniBatch
 
 
@@ -166,7 +166,7 @@ class _Step:
 
     def __init__(self, decoder: Decoder, drafts: DraftState, cache, mask, positions) -> None:
         self.decoder, self.drafts, self.cache = decoder, drafts, cache
-        self.mask, self.positions = mask, positions  # positions: of each row's newest token
+        self.mask, self.positions = CacheMask(mask), positions  # of each row's newest token
         self.column: Column = []
         # Holes in a row's cache would shift a sliding window (it counts cached columns, not
         # positions), so there rows keep the same number of tokens per step and never hold any.
@@ -185,10 +185,10 @@ class _Step:
             [t, *c] if run else [decoder.pad] * width for t, c, run in zip(tokens, chains, running)
         ]
         offsets = torch.arange(width, device=decoder.device)
-        self.mask = with_column(self.mask, decoder.ids(running).unsqueeze(1).expand(-1, width))
+        self.mask.extend(decoder.ids(running).unsqueeze(1).expand(-1, width))
         out = decoder.model(
             input_ids=decoder.ids(ids),
-            attention_mask=mask_or_none(self.mask),
+            attention_mask=self.mask.value(),
             position_ids=self.positions.unsqueeze(1) + offsets,
             cache=self.cache,
             use_cache=True,
@@ -237,10 +237,10 @@ class _Step:
         common = width - max(counts)
         if common:
             self.cache.crop(-common)
-            self.mask = self.mask[:, :-common]
+            self.mask.crop(common)
         width -= common
         valid = decoder.ids([[int(i < n) for i in range(width)] for n in counts])
-        self.mask[:, -width:] *= valid
+        self.mask.hide(valid)
         next_ids = decoder.ids([(k + [decoder.pad] * width)[:width] for k in kept])
         positions = self.positions.unsqueeze(1) + torch.arange(width, device=decoder.device)
         self.drafts.add(hidden[:, :width], next_ids, positions, valid)
