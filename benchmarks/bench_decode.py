@@ -10,7 +10,9 @@ MTP head has something to draft, for text, image codes and speech units, at batc
   same output constraint as a logits processor (the baseline every ratio is taken against);
 - ``omni_plain``: Omni's token loop without drafts;
 - ``omni_k1`` .. ``omni_k4``: MTP-speculative decoding with chains of k drafts;
-- ``omni_auto``: speculative decoding with the depth chosen from the measured acceptance.
+- ``omni_auto``: speculative decoding with the depth chosen from the measured acceptance;
+- ``hf_generate_compiled`` (``--no-hf-compiled`` skips it): transformers' ``generate`` with a
+  static cache and a ``torch.compile``d decode step, the compiled path Omni's loop lacks.
 
 Each arm's answers are checked against the baseline's (greedy output must be identical), and
 each speculative arm reports its acceptance at every draft depth. On MoE backbones the
@@ -27,10 +29,12 @@ import argparse
 import json
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 from transformers import DynamicCache
+from transformers.generation.configuration_utils import CompileConfig
 
 from omni.constraints import ConstrainedLogits, OutputConstraint
 from omni.decoding import Decoder, Sampling
@@ -110,6 +114,14 @@ def arms(pipe, batch, modality: str, tokens: int, depths: list[int]) -> dict:
     return table
 
 
+def compiled() -> CompileConfig:
+    """transformers' static cache + ``torch.compile`` decode step, on every device (its
+    ``generate`` compiles only on accelerators unless told to)."""
+    config = CompileConfig(mode="default")
+    config._compile_all_devices = True
+    return config
+
+
 def in_turn(functions: dict, repeats: int) -> tuple[dict, dict]:
     """Median wall time of each function, run in turn; and each one's last result."""
     results = {name: fn() for name, fn in functions.items()}  # warm-up
@@ -128,6 +140,10 @@ def measure_decoding(pipe, modality: str, batch_size: int, args) -> dict:
     samples = prompts_for(modality, batch_size, args.seed)
     batch = pipe.processor(samples, padding_side="left", add_generation_prompt=True)
     functions = arms(pipe, batch, modality, args.tokens, args.depths)
+    if args.hf_compiled:
+        functions["hf_generate_compiled"] = partial(
+            functions["hf_generate"], cache_implementation="static", compile_config=compiled()
+        )
     medians, results = in_turn(functions, args.repeats)
     baseline_answers = results["hf_generate"][0]
     rates = {name: sum(len(a) for a in results[name][0]) / medians[name] for name in functions}
@@ -201,8 +217,8 @@ def markdown(figures: dict) -> str:
     """The docs table: speculative speed-up over transformers' generate, per row of the run."""
     lines = [
         "| model | output | batch | omni plain | best k | omni best k | omni auto | "
-        "acceptance (auto, by depth) | identical |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "hf compiled | acceptance (auto, by depth) | identical |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model, entry in figures["models"].items():
         for key, figure in entry["decoding"].items():
@@ -213,6 +229,7 @@ def markdown(figures: dict) -> str:
             lines.append(
                 f"| {model} | {modality} | {batch} | {ratios['omni_plain']:.2f}x | {best} | "
                 f"{ratios[best]:.2f}x | {ratios['omni_auto']:.2f}x | "
+                f"{ratios.get('hf_generate_compiled', float('nan')):.2f}x | "
                 f"{', '.join('-' if a is None else f'{a:.0%}' for a in accept)} | "
                 f"{'yes' if all(figure['identical_output'].values()) else 'NO'} |"
             )
@@ -230,6 +247,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=48, help="max new tokens per answer")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--hf-compiled",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time transformers' generate with a static cache and torch.compile "
+        "(one compilation per batch shape, tens of seconds each on a CPU)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="a tiny configuration: " + str(SMOKE))
     parser.add_argument("--out", help="JSON figures (default: bench_decode.json beside this)")
