@@ -11,8 +11,9 @@ MTP head has something to draft, for text, image codes and speech units, at batc
 - ``omni_plain``: Omni's token loop without drafts;
 - ``omni_k1`` .. ``omni_k4``: MTP-speculative decoding with chains of k drafts;
 - ``omni_auto``: speculative decoding with the depth chosen from the measured acceptance;
+- ``omni_compiled``: Omni's plain loop on a static cache with a compiled step (``compiled=True``);
 - ``hf_generate_compiled`` (``--no-hf-compiled`` skips it): transformers' ``generate`` with a
-  static cache and a ``torch.compile``d decode step, the compiled path Omni's loop lacks.
+  static cache and a ``torch.compile``d decode step.
 
 Each arm's answers are checked against the baseline's (greedy output must be identical), and
 each speculative arm reports its acceptance at every draft depth. On MoE backbones the
@@ -94,9 +95,9 @@ def arms(pipe, batch, modality: str, tokens: int, depths: list[int]) -> dict:
             answers.append(row[: row.index(end_turn) + 1] if end_turn in row else row)
         return answers, None
 
-    def omni(depth: int | None, speculative: bool):
+    def omni(depth: int | None, speculative: bool, compiled: bool = False):
         def run():
-            decoder = Decoder(model, [constraint] * rows, Sampling(), tokens)
+            decoder = Decoder(model, [constraint] * rows, Sampling(), tokens, compiled=compiled)
             loop = (
                 speculative_columns(decoder, batch, SpeculationPolicy(depth=depth))
                 if speculative
@@ -111,6 +112,7 @@ def arms(pipe, batch, modality: str, tokens: int, depths: list[int]) -> dict:
     table = {"hf_generate": hf_generate, "omni_plain": omni(None, False)}
     table.update({f"omni_k{k}": omni(k, True) for k in depths})
     table["omni_auto"] = omni(None, True)
+    table["omni_compiled"] = omni(None, False, compiled=True)
     return table
 
 
@@ -217,8 +219,8 @@ def markdown(figures: dict) -> str:
     """The docs table: speculative speed-up over transformers' generate, per row of the run."""
     lines = [
         "| model | output | batch | omni plain | best k | omni best k | omni auto | "
-        "hf compiled | acceptance (auto, by depth) | identical |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "omni compiled | hf compiled | acceptance (auto, by depth) | identical |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model, entry in figures["models"].items():
         for key, figure in entry["decoding"].items():
@@ -229,6 +231,7 @@ def markdown(figures: dict) -> str:
             lines.append(
                 f"| {model} | {modality} | {batch} | {ratios['omni_plain']:.2f}x | {best} | "
                 f"{ratios[best]:.2f}x | {ratios['omni_auto']:.2f}x | "
+                f"{ratios['omni_compiled']:.2f}x | "
                 f"{ratios.get('hf_generate_compiled', float('nan')):.2f}x | "
                 f"{', '.join('-' if a is None else f'{a:.0%}' for a in accept)} | "
                 f"{'yes' if all(figure['identical_output'].values()) else 'NO'} |"

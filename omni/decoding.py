@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
+from omni.compiled import decode_step, static_cache, whole_cache_mask
 from omni.constraints import OutputConstraint
 from omni.processor import OmniBatch
 
@@ -99,8 +100,10 @@ class Decoder:
         constraints: list[OutputConstraint],
         sampling: Sampling,
         max_new_tokens: int,
+        compiled: bool = False,
     ) -> None:
         self.model = model
+        self.compiled = compiled  # plain decoding on a static cache, compiled (omni.compiled)
         self.device = model.device
         self.constraints = constraints
         self.sampling = sampling
@@ -165,8 +168,11 @@ class Decoder:
     def prefill(self, batch: OmniBatch, want_hidden: bool):
         """The prompt's forward; the batch (ids, mask, positions, media) moves to the device."""
         batch = batch.to(self.device)
-        cache = DynamicCache(config=self.model.config)
-        cache.activate_past_recording()
+        if self.compiled:
+            cache = static_cache(self.model, batch.input_ids.shape[1] + self.max_new_tokens)
+        else:
+            cache = DynamicCache(config=self.model.config)
+            cache.activate_past_recording()
         start = time.perf_counter()
         # An unpadded batch needs no mask: attention is then plain causal, which is cheaper.
         padded = not bool(batch.attention_mask.all())
@@ -193,6 +199,10 @@ class Decoder:
         rows = batch.input_ids.shape[0]
         # A single unpadded row never needs a mask (its finished state ends the loop).
         mask = batch.attention_mask if rows > 1 or not bool(batch.attention_mask.all()) else None
+        step = self.model
+        if self.compiled:
+            step = decode_step(self.model)
+            mask = None if mask is None else whole_cache_mask(mask, cache)
         positions = batch.position_ids[:, -1:]
         logits = out.logits[:, -1]
         start = time.perf_counter()
@@ -209,11 +219,11 @@ class Decoder:
             start = yield from self.hand_over(column, start)
             if all(self.done(a) for a in self.answers):
                 break
-            if mask is not None:
+            if mask is not None and not self.compiled:
                 running = self.ids([0 if self.done(a) else 1 for a in self.answers])
                 mask = torch.cat([mask, running.unsqueeze(1)], dim=1)
             positions = positions + 1
-            out = self.model(
+            out = step(
                 input_ids=self.ids(next_ids).unsqueeze(1),
                 attention_mask=mask,
                 position_ids=positions,

@@ -7,7 +7,8 @@ its image), ``voice`` (a speaker name or a reference clip: path or ``(sample_rat
 any image or audio; the reasoning comes back in ``result.thinking``, apart from
 ``result.text``), ``speculative`` (MTP self-speculative decoding; on by default where the model
 has MTP, drafting only while drafts pay, in batches too), ``draft_tokens`` (1 to 4: the length
-of each chain of MTP drafts; None chooses it from the measured acceptance), ``sample_rate`` (for raw waveforms in ``inputs``).
+of each chain of MTP drafts; None chooses it from the measured acceptance), ``compiled`` (plain
+decoding on a static KV cache with a ``torch.compile``d step, ``omni.compiled``), ``sample_rate`` (for raw waveforms in ``inputs``).
 They are checked together, before any decoding, by ``omni.options.GenerationOptions``.
 
 The model's device and dtype are chosen once, by ``omni.load(path, device=..., dtype=...)``;

@@ -44,6 +44,7 @@ class GenerationOptions:
     think: bool = False
     speculative: bool | None = None
     draft_tokens: int | None = None
+    compiled: bool = False
     sample_rate: int | None = None
 
     @classmethod
@@ -76,6 +77,10 @@ class GenerationOptions:
             raise ValueError(f"think must be True or False, got {self.think!r}")
         if self.speculative not in (None, True, False):
             raise ValueError(f"speculative must be True, False or None, got {self.speculative!r}")
+        if self.compiled not in (True, False):
+            raise ValueError(f"compiled must be True or False, got {self.compiled!r}")
+        if self.compiled and self.speculative:
+            raise ValueError("compiled=True decodes plainly: it cannot be speculative")
         if self.draft_tokens is not None:
             _integer("draft_tokens", self.draft_tokens, minimum=1)
             if self.draft_tokens > MAX_DRAFT_TOKENS:

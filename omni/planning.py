@@ -63,7 +63,7 @@ def plan(
         )
     speculative = options.speculative
     if speculative is None:
-        speculative = supports_speculation(pipe.model)
+        speculative = supports_speculation(pipe.model) and not options.compiled
     elif speculative and not supports_speculation(pipe.model):
         raise ValueError("speculative=True needs a model with an MTP module")
     if options.draft_tokens is not None and not (speculative and supports_speculation(pipe.model)):
@@ -78,7 +78,11 @@ def plan(
         samples, padding_side="left", add_generation_prompt=True, think=options.think
     )
     decoder = Decoder(
-        pipe.model, [constraint] * len(samples), options.sampling(), options.max_new_tokens
+        pipe.model,
+        [constraint] * len(samples),
+        options.sampling(),
+        options.max_new_tokens,
+        compiled=options.compiled,
     )
     return GenerationPlan(options, batch, decoder, bool(speculative), voice)
 
