@@ -6,7 +6,9 @@ output (``docs/benchmarks.md``). Compilation needs fixed shapes, so the cache is
 length rounded up to a power of two (a new length compiles anew, tens of seconds on a CPU),
 and the attention mask covers the whole cache from the start (columns not yet written are
 hidden by causality). Speculative decoding is not compiled: its verification widths would each
-be a graph of their own.
+be a graph of their own. Backbones with sliding-window layers (micro-k-exaone) recompile at
+every step until dynamo's recompile limit sends them back to eager execution: same output, no
+gain; the option pays on full-attention backbones.
 """
 
 from __future__ import annotations
