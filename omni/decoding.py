@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
 
+from omni.compiled import decode_step, static_cache, whole_cache_mask
 from omni.constraints import OutputConstraint
 from omni.processor import OmniBatch
 
 # One step of the loop: for each row of the batch, the tokens it gained in that step.
 Column = list[list[int]]
+
+MAX_DRAFT_TOKENS = 4  # the longest chain of MTP drafts verified in one forward
 
 
 @dataclass
@@ -66,10 +69,26 @@ class DecodeStats:
     paused_steps: int = 0  # speculative decoding: steps the policy decoded without a draft
     prefill_s: float = 0.0
     decode_s: float = 0.0
+    # Per draft depth (index 0 is the first draft of a chain): drafts made, drafts accepted.
+    depth_drafts: list[int] = field(default_factory=lambda: [0] * MAX_DRAFT_TOKENS)
+    depth_accepted: list[int] = field(default_factory=lambda: [0] * MAX_DRAFT_TOKENS)
 
     @property
     def acceptance_rate(self) -> float | None:
         return self.accepted / self.drafts if self.drafts else None
+
+    @property
+    def depth_acceptance(self) -> list[float | None]:
+        """Acceptance at each depth: accepted drafts at that depth over drafts made there."""
+        return [a / d if d else None for a, d in zip(self.depth_accepted, self.depth_drafts)]
+
+    def count_chain(self, depth: int, accepted: int) -> None:
+        """One row's chain of ``depth`` drafts, of which the first ``accepted`` were kept."""
+        for index in range(depth):
+            self.depth_drafts[index] += 1
+            self.depth_accepted[index] += index < accepted
+        self.drafts += depth
+        self.accepted += accepted
 
 
 class Decoder:
@@ -81,8 +100,10 @@ class Decoder:
         constraints: list[OutputConstraint],
         sampling: Sampling,
         max_new_tokens: int,
+        compiled: bool = False,
     ) -> None:
         self.model = model
+        self.compiled = compiled  # plain decoding on a static cache, compiled (omni.compiled)
         self.device = model.device
         self.constraints = constraints
         self.sampling = sampling
@@ -147,8 +168,11 @@ class Decoder:
     def prefill(self, batch: OmniBatch, want_hidden: bool):
         """The prompt's forward; the batch (ids, mask, positions, media) moves to the device."""
         batch = batch.to(self.device)
-        cache = DynamicCache(config=self.model.config)
-        cache.activate_past_recording()
+        if self.compiled:
+            cache = static_cache(self.model, batch.input_ids.shape[1] + self.max_new_tokens)
+        else:
+            cache = DynamicCache(config=self.model.config)
+            cache.activate_past_recording()
         start = time.perf_counter()
         # An unpadded batch needs no mask: attention is then plain causal, which is cheaper.
         padded = not bool(batch.attention_mask.all())
@@ -175,6 +199,10 @@ class Decoder:
         rows = batch.input_ids.shape[0]
         # A single unpadded row never needs a mask (its finished state ends the loop).
         mask = batch.attention_mask if rows > 1 or not bool(batch.attention_mask.all()) else None
+        step = self.model
+        if self.compiled:
+            step = decode_step(self.model)
+            mask = None if mask is None else whole_cache_mask(mask, cache)
         positions = batch.position_ids[:, -1:]
         logits = out.logits[:, -1]
         start = time.perf_counter()
@@ -191,11 +219,11 @@ class Decoder:
             start = yield from self.hand_over(column, start)
             if all(self.done(a) for a in self.answers):
                 break
-            if mask is not None:
+            if mask is not None and not self.compiled:
                 running = self.ids([0 if self.done(a) else 1 for a in self.answers])
                 mask = torch.cat([mask, running.unsqueeze(1)], dim=1)
             positions = positions + 1
-            out = self.model(
+            out = step(
                 input_ids=self.ids(next_ids).unsqueeze(1),
                 attention_mask=mask,
                 position_ids=positions,

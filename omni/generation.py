@@ -6,7 +6,9 @@ its image), ``voice`` (a speaker name or a reference clip: path or ``(sample_rat
 ``steps`` and ``guidance`` for images, ``think`` (reason first, in a think block closed before
 any image or audio; the reasoning comes back in ``result.thinking``, apart from
 ``result.text``), ``speculative`` (MTP self-speculative decoding; on by default where the model
-has MTP, drafting only while drafts pay), ``sample_rate`` (for raw waveforms in ``inputs``).
+has MTP, drafting only while drafts pay, in batches too), ``draft_tokens`` (1 to 4: the length
+of each chain of MTP drafts; None chooses it from the measured acceptance), ``compiled`` (plain
+decoding on a static KV cache with a ``torch.compile``d step, ``omni.compiled``), ``sample_rate`` (for raw waveforms in ``inputs``).
 They are checked together, before any decoding, by ``omni.options.GenerationOptions``.
 
 The model's device and dtype are chosen once, by ``omni.load(path, device=..., dtype=...)``;
@@ -22,6 +24,7 @@ from typing import Any
 
 import torch
 
+from omni.experts import check_experts, use_experts
 from omni.options import parse_device, parse_dtype
 from omni.pipeline import GenerationResult, OmniPipeline, StreamEvent
 from omni.resources import shipped_path
@@ -30,22 +33,32 @@ DEFAULT_MODEL = shipped_path("assets/default-model")  # the checkout's, or the w
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: str, device: torch.device | None, dtype: torch.dtype | None) -> OmniPipeline:
-    return OmniPipeline.from_pretrained(path).to(device, dtype)
+def _load_cached(
+    path: str, device: torch.device | None, dtype: torch.dtype | None, experts: str | None
+) -> OmniPipeline:
+    pipe = OmniPipeline.from_pretrained(path).to(device, dtype)
+    if experts is not None:
+        use_experts(pipe.model, experts)
+    return pipe
 
 
 def load(
     path: str | Path | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
+    experts: str | None = None,
 ) -> OmniPipeline:
     """A ready pipeline: ``None`` is the shipped default model, else a saved model folder.
 
     ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...) and ``dtype`` (``"float32"``,
     ``"bfloat16"``, ``"float16"``, ...) place the model and its decoders; None keeps the saved
-    float32 weights on the CPU. A bad name is a ``ValueError`` before anything is read.
+    float32 weights on the CPU. ``experts`` chooses how an MoE backbone runs its experts
+    (``omni.experts``; None keeps transformers' ``"grouped_mm"``, the fastest measured).
+    A bad name is a ``ValueError`` before anything is read.
     """
     device, dtype = parse_device(device), parse_dtype(dtype)
+    if experts is not None:
+        check_experts(experts)
     if path is None:
         if not (DEFAULT_MODEL / "config.json").is_file():
             raise ValueError(
@@ -59,7 +72,7 @@ def load(
             f"{path} is not a folder; Omni loads models saved with save_pretrained (hub names "
             f"must be downloaded to a folder first: nothing is fetched at run time)"
         )
-    return _load_cached(str(folder.resolve()), device, dtype)
+    return _load_cached(str(folder.resolve()), device, dtype, experts)
 
 
 def _pipeline(model: OmniPipeline | str | Path | None) -> OmniPipeline:

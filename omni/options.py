@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from omni.decoding import Sampling
+from omni.decoding import MAX_DRAFT_TOKENS, Sampling
 
 DTYPES = {
     "float32": torch.float32,
@@ -43,6 +43,8 @@ class GenerationOptions:
     guidance: float | None = None
     think: bool = False
     speculative: bool | None = None
+    draft_tokens: int | None = None
+    compiled: bool = False
     sample_rate: int | None = None
 
     @classmethod
@@ -75,6 +77,16 @@ class GenerationOptions:
             raise ValueError(f"think must be True or False, got {self.think!r}")
         if self.speculative not in (None, True, False):
             raise ValueError(f"speculative must be True, False or None, got {self.speculative!r}")
+        if self.compiled not in (True, False):
+            raise ValueError(f"compiled must be True or False, got {self.compiled!r}")
+        if self.compiled and self.speculative:
+            raise ValueError("compiled=True decodes plainly: it cannot be speculative")
+        if self.draft_tokens is not None:
+            _integer("draft_tokens", self.draft_tokens, minimum=1)
+            if self.draft_tokens > MAX_DRAFT_TOKENS:
+                raise ValueError(
+                    f"draft_tokens must be at most {MAX_DRAFT_TOKENS}, got {self.draft_tokens}"
+                )
 
     def sampling(self) -> Sampling:
         return Sampling(float(self.temperature), float(self.top_p), int(self.top_k), self.seed)

@@ -103,7 +103,8 @@ class OmniPipeline:
     def generate_batch(
         self, requests: list[Any], out_modality: str = "text", **options: Any
     ) -> list[GenerationResult]:
-        """Answer several requests as one left-padded batch (plain decoding)."""
+        """Answer several requests as one left-padded batch (speculative where the model has
+        MTP, with one drafting policy for the whole batch)."""
         request = plan(self, requests, out_modality, options)
         for _ in request.columns():
             pass

@@ -38,7 +38,7 @@ class GenerationPlan:
     started: float = field(default_factory=time.perf_counter)
 
     def columns(self) -> Iterator[Column]:
-        """The decoding loop's token columns (plain, or MTP-speculative for one request)."""
+        """The decoding loop's token columns (plain, or MTP-speculative)."""
         if self.speculative:
             return speculative_columns(self.decoder, self.batch, self.policy)
         return self.decoder.columns(self.batch)
@@ -63,9 +63,13 @@ def plan(
         )
     speculative = options.speculative
     if speculative is None:
-        speculative = supports_speculation(pipe.model)
+        speculative = supports_speculation(pipe.model) and not options.compiled
     elif speculative and not supports_speculation(pipe.model):
         raise ValueError("speculative=True needs a model with an MTP module")
+    if options.draft_tokens is not None and not (speculative and supports_speculation(pipe.model)):
+        raise ValueError(
+            "draft_tokens needs speculative decoding, and a model with an MTP module to draft with"
+        )
     voice = None
     if out_modality in ("audio", "auto") and "audio" in pipe.decoders:
         voice = resolve_voice(options.voice, pipe.decoders["audio"])
@@ -74,20 +78,22 @@ def plan(
         samples, padding_side="left", add_generation_prompt=True, think=options.think
     )
     decoder = Decoder(
-        pipe.model, [constraint] * len(samples), options.sampling(), options.max_new_tokens
+        pipe.model,
+        [constraint] * len(samples),
+        options.sampling(),
+        options.max_new_tokens,
+        compiled=options.compiled,
     )
-    speculative = bool(speculative) and len(samples) == 1
+    speculative = bool(speculative)
     # The drafts' recent acceptance is the model's, per output modality, so it carries over
     # requests: a short answer then pays no fresh window of rejected drafts. A seeded request
-    # starts afresh, since where it drafts decides its random draws and so its sample.
+    # starts afresh, since where it drafts decides its random draws and so its sample, and so
+    # does one that fixes its chain depth.
     policy = None
-    if speculative:
-        fresh = options.seed is not None
-        policy = (
-            SpeculationPolicy()
-            if fresh
-            else pipe.speculation.setdefault(out_modality, SpeculationPolicy())
-        )
+    if speculative and (options.seed is not None or options.draft_tokens is not None):
+        policy = SpeculationPolicy(depth=options.draft_tokens)
+    elif speculative:
+        policy = pipe.speculation.setdefault(out_modality, SpeculationPolicy())
     return GenerationPlan(options, batch, decoder, speculative, voice, policy)
 
 
@@ -169,5 +175,9 @@ def finish(
         "accepted_drafts": stats.accepted,
         "acceptance_rate": stats.acceptance_rate,
         "paused_draft_steps": stats.paused_steps,
+        # index d: drafts made at depth d + 1 of a chain, how many were accepted, their rate
+        "drafts_by_depth": list(stats.depth_drafts),
+        "accepted_by_depth": list(stats.depth_accepted),
+        "acceptance_by_depth": stats.depth_acceptance,
     }
     return result

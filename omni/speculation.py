@@ -1,11 +1,15 @@
-"""MTP self-speculative decoding of one request, drafting only while drafts pay.
+"""MTP self-speculative decoding, one request or a batch, drafting only while drafts pay.
 
-DeepSeek-V3 / K-EXAONE style: after each verified token ``a`` the MTP module drafts the token
-after it, ``d``; one forward of the main model over ``[a, d]`` both checks ``d`` and yields the
-token after ``d``. A rejected draft is cut from the cache (``cache.crop(-1)``). Greedy output
-equals plain greedy output; with sampling the draft is accepted with probability
-``min(1, p(d) / q(d))`` and a rejection resamples from ``max(0, p - q)``, which keeps the
-output distribution exactly the main model's.
+DeepSeek-V3 / K-EXAONE style: after each verified token ``a`` the MTP module drafts a chain of
+up to k tokens ``d1 .. dk`` (``omni.drafting``: the one MTP layer applied to itself); one
+forward of the main model over ``[a, d1 .. dk]`` checks every draft and yields the token after
+the last accepted one. Rejected drafts are cut from the cache (``cache.crop``). Greedy output
+equals plain greedy output; with sampling each draft is accepted with probability
+``min(1, p(d) / q(d))`` in turn, and the first rejection resamples from ``max(0, p - q)``,
+which keeps the output distribution exactly the main model's (Leviathan et al. 2023).
+
+A batch shares one cache, and a cache crops all its rows at once: the rejected columns common
+to every row are cropped, and a row's other rejected columns are masked out (ragged rows).
 
 A rejected draft costs a wider forward and an MTP step for no gain, so a model whose drafts
 are rarely accepted decodes slower than plainly. ``SpeculationPolicy`` watches the acceptance
@@ -13,6 +17,9 @@ of the last few drafts and pauses drafting when it is too low to pay; while paus
 with one draft now and then (less often after each failed probe), and resumes once accepted
 probes lift the recent acceptance again. While paused, the main model's hidden states are kept
 and given to the MTP module in one step when the next draft is due, so pausing costs nothing.
+The chain's depth follows the measured acceptance at each depth (or is fixed per request).
+For a batch there is one policy: it pauses, probes and deepens for all rows together, from the
+verdicts of every row.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
-from transformers import DynamicCache
 
-from omni.decoding import Column, Decoder
+from omni.decoding import MAX_DRAFT_TOKENS, Column, Decoder
+from omni.drafting import CacheMask, DraftState
 from omni.processor import OmniBatch
 
 
@@ -38,18 +45,29 @@ class SpeculationPolicy:
 
     With one extra token per accepted draft and about one plain step's cost per draft step, a
     draft pays once acceptance exceeds the relative cost of the wider forward and the MTP step;
-    a quarter is a safe margin over that for the backbones here."""
+    a quarter is a safe margin over that for the backbones here.
+
+    The chain is ``depth`` drafts long when given; otherwise it is as deep as the drafts whose
+    estimated chance of acceptance (the product of the conditional acceptances measured at each
+    depth over the recent chains) is at least ``min_chain_acceptance``, up to ``max_depth``. A
+    depth not yet tried is assumed as good as the deepest measured one, so the chain deepens one
+    step at a time while its drafts keep being accepted."""
 
     window: int = 6
     min_acceptance: float = 0.25
     probe_every: int = 16
     max_probe_every: int = 128
+    depth: int | None = None
+    max_depth: int = MAX_DRAFT_TOKENS
+    min_chain_acceptance: float = 0.5
     recent: deque = field(init=False)
+    chains: deque = field(init=False)
     since_draft: int = field(init=False, default=0)
     gap: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.recent = deque(maxlen=self.window)
+        self.chains = deque(maxlen=4 * self.window)
         self.gap = self.probe_every
 
     @property
@@ -62,9 +80,36 @@ class SpeculationPolicy:
     def should_draft(self) -> bool:
         return self.drafting or self.since_draft >= self.gap
 
-    def record(self, accepted: bool) -> None:
-        """One draft's verdict."""
+    def draft_depth(self) -> int:
+        """How many tokens the next chain drafts."""
+        if self.depth is not None:
+            return self.depth
+        chosen, reach = 1, 1.0
+        for depth, rate in enumerate(self.depth_acceptance(), start=1):
+            reach *= rate
+            if reach < self.min_chain_acceptance:
+                break
+            chosen = depth
+        return min(chosen, self.max_depth)
+
+    def depth_acceptance(self) -> list[float]:
+        """Over the recent chains, the acceptance at each depth of the drafts whose earlier
+        drafts were accepted; one depth past the measured ones, the deepest measured rate."""
+        rates: list[float] = []
+        for depth in range(1, self.max_depth + 1):
+            verdicts = [n >= depth for k, n in self.chains if k >= depth and n >= depth - 1]
+            if not verdicts:
+                rates.extend(rates[-1:])
+                break
+            rates.append(sum(verdicts) / len(verdicts))
+        return rates
+
+    def record(self, accepted: int, depth: int = 1) -> None:
+        """One chain's verdict: how many of its ``depth`` drafts were accepted (a bool for
+        one draft)."""
+        self.chains.append((depth, int(accepted)))
         probe = not self.drafting
+        accepted = accepted > 0
         self.recent.append(accepted)
         self.since_draft = 0
         if probe and accepted:  # acceptance may be rising: check again on the next step
@@ -79,120 +124,158 @@ class SpeculationPolicy:
         self.since_draft += 1
 
 
-class _DraftState:
-    """The MTP module's view of the sequence: its cache, plus the positions it has not yet
-    read (hidden states of the main model at t, ids at t + 1), read at the next draft."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-        self.cache = DynamicCache(config=model.config)
-        self.pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-
-    def add(self, hidden: torch.Tensor, next_ids: torch.Tensor, positions: torch.Tensor) -> None:
-        self.pending.append((hidden, next_ids, positions))
-
-    def draft_logits(self) -> torch.Tensor:
-        """Logits of the token after the newest one (one MTP step over what is pending)."""
-        hidden, next_ids, positions = (torch.cat(parts, dim=1) for parts in zip(*self.pending))
-        self.pending.clear()
-        # One unpadded row: every step is plain causal attention, so no masks are passed.
-        logits, self.cache = self.model.mtp_step(
-            hidden, next_ids, position_ids=positions, cache=self.cache, use_cache=True
-        )
-        return logits[0, -1]
-
-
 @torch.no_grad()
 def speculative_columns(
     decoder: Decoder, batch: OmniBatch, policy: SpeculationPolicy | None = None
 ) -> Iterator[Column]:
-    """Speculative decoding of a single request: yields the tokens each step adds."""
-    if batch.input_ids.shape[0] != 1:
-        raise ValueError("speculative decoding runs one request at a time")
+    """Speculative decoding of a (left-padded) batch: yields the tokens each step adds."""
     policy = policy or SpeculationPolicy()
-    model, stats = decoder.model, decoder.stats
     batch, out, cache = decoder.prefill(batch, want_hidden=True)
-    answer = decoder.answers[0]
     start = time.perf_counter()
-    position = int(batch.position_ids[0, -1])
-    token = decoder.choose(out.logits[0, -1], 0, answer)
-    start = yield from decoder.hand_over([decoder.emit(0, [token])], start)
-    drafts = _DraftState(model)
-    prompt_next = torch.cat([batch.input_ids[:, 1:], decoder.ids([[token]])], dim=1)
-    drafts.add(out.last_hidden_state, prompt_next, batch.position_ids)
-    while not decoder.done(answer):
-        if policy.should_draft():
-            emitted, accepted, position, token = _draft_step(
-                decoder, drafts, cache, position, token
-            )
-            policy.record(accepted)
-        else:
-            policy.skip()
-            stats.paused_steps += 1
-            emitted, position, token = _plain_step(decoder, drafts, cache, position, token)
-        if not emitted:
-            break
-        start = yield from decoder.hand_over([emitted], start)
+    rows = batch.input_ids.shape[0]
+    tokens = [decoder.choose(out.logits[row, -1], row, []) for row in range(rows)]
+    start = yield from decoder.hand_over(
+        [decoder.emit(row, [token]) for row, token in enumerate(tokens)], start
+    )
+    prompt_next = torch.cat([batch.input_ids[:, 1:], decoder.ids(tokens).unsqueeze(1)], dim=1)
+    drafts = DraftState(
+        decoder.model, out.last_hidden_state, prompt_next, batch.position_ids, batch.attention_mask
+    )
+    step = _Step(decoder, drafts, cache, batch.attention_mask, batch.position_ids[:, -1] + 1)
+    while not all(decoder.done(answer) for answer in decoder.answers):
+        budget = min(
+            decoder.max_new_tokens - len(a) for a in decoder.answers if not decoder.done(a)
+        )
+        drafting = policy.should_draft()
+        depth = min(policy.draft_depth(), budget - 1) if drafting else 0
+        if depth:
+            for accepted in step.run(tokens, depth):
+                policy.record(accepted, depth)
+        else:  # paused, or one token left to decode
+            if not drafting:
+                policy.skip()
+                decoder.stats.paused_steps += 1
+            step.run(tokens, 0)
+        start = yield from decoder.hand_over(step.column, start)
     decoder.finish(start)
 
 
-def _plain_step(decoder: Decoder, drafts: _DraftState, cache, position: int, token: int):
-    """One main-model step without a draft; its hidden state waits for the next draft."""
-    answer = decoder.answers[0]
-    out = decoder.model(
-        input_ids=decoder.ids([[token]]),
-        position_ids=decoder.ids([[position + 1]]),
-        cache=cache,
-        use_cache=True,
-        return_hidden=True,
-    )
-    decoder.stats.forwards += 1
-    after = decoder.choose(out.logits[0, -1], 0, answer)
-    emitted = decoder.emit(0, [after])
-    drafts.add(out.last_hidden_state, decoder.ids([[after]]), decoder.ids([[position + 1]]))
-    return emitted, position + 1, after
+class _Step:
+    """One draft-and-verify step of the batch; it keeps the main cache's mask and each row's
+    position, and leaves each row's newest token in ``tokens``."""
+
+    def __init__(self, decoder: Decoder, drafts: DraftState, cache, mask, positions) -> None:
+        self.decoder, self.drafts, self.cache = decoder, drafts, cache
+        self.mask, self.positions = CacheMask(mask), positions  # of each row's newest token
+        self.column: Column = []
+        # Holes in a row's cache would shift a sliding window (it counts cached columns, not
+        # positions), so there rows keep the same number of tokens per step and never hold any.
+        # Keeping fewer tokens than were accepted is exact: the next token of a row that
+        # accepted more is its accepted draft, and when the row stops depends on other rows only.
+        self.ragged = mask.shape[0] > 1 and not any(cache.is_sliding)
+
+    def run(self, tokens: list[int], depth: int) -> list[int]:
+        """Draft ``depth`` tokens per running row (none: a plain step), verify them in one
+        forward, keep what is accepted; the number of accepted drafts of each running row."""
+        decoder = self.decoder
+        running = [not decoder.done(answer) for answer in decoder.answers]
+        chains, qs = self._draft(depth, running) if depth else ([[] for _ in running], {})
+        width = depth + 1
+        ids = [
+            [t, *c] if run else [decoder.pad] * width for t, c, run in zip(tokens, chains, running)
+        ]
+        offsets = torch.arange(width, device=decoder.device)
+        self.mask.extend(decoder.ids(running).unsqueeze(1).expand(-1, width))
+        out = decoder.model(
+            input_ids=decoder.ids(ids),
+            attention_mask=self.mask.value(),
+            position_ids=self.positions.unsqueeze(1) + offsets,
+            cache=self.cache,
+            use_cache=True,
+            return_hidden=True,
+        )
+        decoder.stats.forwards += 1
+        kept, verdicts = [[decoder.pad] for _ in running], []
+        for row in (row for row, run in enumerate(running) if run):
+            accepted, fix = _verify_chain(decoder, out.logits[row], row, chains[row], qs.get(row))
+            if depth:
+                decoder.stats.count_chain(depth, accepted)
+                verdicts.append(accepted)
+            kept[row] = [*chains[row][:accepted], *([] if fix is None else [fix])]
+        if not self.ragged:  # every row keeps as many tokens as the shortest: no holes
+            shortest = min(len(k) for k, run in zip(kept, running) if run)
+            kept = [k[:shortest] for k in kept]
+        self.column = [
+            decoder.emit(r, k) if run else [] for r, (k, run) in enumerate(zip(kept, running))
+        ]
+        for row in (row for row, run in enumerate(running) if run):
+            tokens[row] = kept[row][-1]
+        self.drafts.drop_chain(depth)
+        self._keep(out.last_hidden_state, kept, width)
+        return verdicts
+
+    def _draft(self, depth: int, running: list[bool]):
+        """Each running row's chain of drafts and, when sampling, their distributions."""
+        decoder, qs = self.decoder, {}
+
+        def pick(row: int, logits: torch.Tensor, drafted: list[int]) -> int:
+            if not running[row] or decoder.end_turn in drafted:
+                return decoder.pad  # nothing follows the end of the turn
+            token, q = _draft(decoder, logits, [*decoder.answers[row], *drafted], row)
+            qs.setdefault(row, []).append(q)
+            return token
+
+        return self.drafts.chain(depth, self.positions, pick), qs
+
+    def _keep(self, hidden: torch.Tensor, kept: list[list[int]], width: int) -> None:
+        """Cut the rejected columns every row shares from the cache, mask out the rest, and
+        queue the kept positions' states for the MTP module."""
+        decoder = self.decoder
+        counts = [len(k) if not decoder.done(a) else 0 for k, a in zip(kept, decoder.answers)]
+        if not any(counts):
+            return  # every row is done
+        common = width - max(counts)
+        if common:
+            self.cache.crop(-common)
+            self.mask.crop(common)
+        width -= common
+        valid = decoder.ids([[int(i < n) for i in range(width)] for n in counts])
+        self.mask.hide(valid)
+        next_ids = decoder.ids([(k + [decoder.pad] * width)[:width] for k in kept])
+        positions = self.positions.unsqueeze(1) + torch.arange(width, device=decoder.device)
+        self.drafts.add(hidden[:, :width], next_ids, positions, valid)
+        self.positions = self.positions + torch.tensor(counts, device=decoder.device)
 
 
-def _draft_step(decoder: Decoder, drafts: _DraftState, cache, position: int, token: int):
-    """Draft one token, verify it with one forward over ``[token, draft]``."""
-    answer, stats = decoder.answers[0], decoder.stats
-    draft, q = _draft(decoder, drafts.draft_logits(), answer)
-    stats.drafts += 1
-    out = decoder.model(
-        input_ids=decoder.ids([[token, draft]]),
-        position_ids=decoder.ids([[position + 1, position + 2]]),
-        cache=cache,
-        use_cache=True,
-        return_hidden=True,
-    )
-    stats.forwards += 1
-    accepted, fix = _verify(decoder, out.logits[0, 0], answer, draft, q)
-    if accepted:
-        stats.accepted += 1
-        after = decoder.choose(out.logits[0, 1], 0, [*answer, draft])
-        emitted = decoder.emit(0, [draft, after])
-        positions = decoder.ids([[position + 1, position + 2]])
-        drafts.add(out.last_hidden_state, decoder.ids([[draft, after]]), positions)
-        return emitted, True, position + 2, after
-    cache.crop(-1)
-    emitted = decoder.emit(0, [fix])
-    hidden = out.last_hidden_state[:, :1]
-    drafts.add(hidden, decoder.ids([[fix]]), decoder.ids([[position + 1]]))
-    return emitted, False, position + 1, fix
+def _verify_chain(decoder: Decoder, logits: torch.Tensor, row: int, chain: list[int], qs):
+    """How many of ``chain`` the main model accepts (``logits[i]`` is its prediction for the
+    place of ``chain[i]``), and the token after them: a correction, the bonus token after a
+    fully accepted chain, or None after an accepted end of turn."""
+    answer = decoder.answers[row]
+    for index, draft in enumerate(chain):
+        prefix = [*answer, *chain[:index]]
+        accepted, fix = _verify(
+            decoder, logits[index], prefix, draft, qs[index] if qs else None, row
+        )
+        if not accepted:
+            return index, fix
+        if draft == decoder.end_turn:
+            return index + 1, None
+    return len(chain), decoder.choose(logits[len(chain)], row, [*answer, *chain])
 
 
-def _draft(decoder: Decoder, logits: torch.Tensor, answer: list[int]):
-    """The MTP draft for the position after the newest token, and its distribution."""
-    logits = decoder.masked(logits, 0, answer)
+def _draft(decoder: Decoder, logits: torch.Tensor, answer: list[int], row: int):
+    """The MTP draft for the position after ``answer``, and its distribution when sampling."""
+    logits = decoder.masked(logits, row, answer)
     if decoder.sampling.greedy:
         return int(logits.argmax()), None
     q = decoder.sampling.probabilities(logits)
     return decoder.sample(q), q
 
 
-def _verify(decoder: Decoder, logits: torch.Tensor, answer: list[int], draft: int, q):
+def _verify(decoder: Decoder, logits: torch.Tensor, answer: list[int], draft: int, q, row: int):
     """Accept or reject ``draft`` against the main model; on rejection, the replacement."""
-    logits = decoder.masked(logits, 0, answer)
+    logits = decoder.masked(logits, row, answer)
     if decoder.sampling.greedy:
         best = int(logits.argmax())
         return best == draft, best

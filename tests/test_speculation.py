@@ -31,12 +31,12 @@ def plain(pipe):
 def drafting_with(monkeypatch, pipe, pick):
     """Replace the MTP draft by ``pick(index of the drafted token)``; count MTP steps."""
     monkeypatch.setattr(
-        speculation, "_draft", lambda _d, _logits, answer: (pick(len(answer)), None)
+        speculation, "_draft", lambda _d, _logits, answer, _row: (pick(len(answer)), None)
     )
     steps = []
-    original = pipe.model.mtp_step
+    original = pipe.model.mtp.forward
     monkeypatch.setattr(
-        pipe.model, "mtp_step", lambda *a, **k: steps.append(1) or original(*a, **k)
+        pipe.model.mtp, "forward", lambda *a, **k: steps.append(1) or original(*a, **k)
     )
     return steps
 
