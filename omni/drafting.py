@@ -56,14 +56,11 @@ class DraftState:
         self.mask = CacheMask(valid)
         self.mask.crop(valid.shape[1])  # nothing is cached yet
         self.pending: list[tuple[torch.Tensor, ...]] = []
-        self.newest = torch.zeros(valid.shape[0], dtype=torch.long, device=valid.device)
         self.add(hidden, next_ids, positions, valid)
 
     def add(self, hidden, next_ids, positions, valid: torch.Tensor) -> None:
         """Queue columns; ``valid`` is 1 where an entry is real. A row's real entries are a
         prefix of the columns, and its newest one is the one the next draft continues from."""
-        offset = sum(chunk[0].shape[1] for chunk in self.pending)
-        self.newest = offset + valid.sum(dim=1).clamp(min=1) - 1
         self.pending.append((hidden, next_ids, positions, valid))
 
     def _step(self, hidden, next_ids, positions, valid) -> torch.Tensor:
@@ -83,11 +80,13 @@ class DraftState:
         """Draft ``depth`` tokens per row after each row's newest token (at position
         ``newest[row]``); ``pick(row, logits, drafted)`` chooses one row's draft from its
         logits, given the drafts before it (None: the row drafts no further)."""
+        last = self.pending[-1][3]  # each row's newest entry is the last real one of the last chunk
         hidden, next_ids, positions, valid = (torch.cat(c, dim=1) for c in zip(*self.pending))
         self.pending.clear()
+        latest = valid.shape[1] - last.shape[1] + last.sum(dim=1).clamp(min=1) - 1
         states = self._step(hidden, next_ids, positions, valid)
         rows = torch.arange(states.shape[0], device=states.device)
-        state = states[rows, self.newest].unsqueeze(1)
+        state = states[rows, latest].unsqueeze(1)
         drafts: list[list[int]] = [[] for _ in range(states.shape[0])]
         head = self.model.get_output_embeddings()
         for step in range(depth):
