@@ -337,11 +337,6 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
             total = total + self.config.moe_aux_loss_coef * out.aux_loss
         result.loss = total
 
-    def mtp_step(self, hidden: torch.Tensor, next_ids: torch.Tensor, **kwargs: Any):
-        """Draft logits for t+2 from the hidden state at t and the ids at t+1 (generation)."""
-        mtp_hidden, cache = self.mtp(hidden, self.get_input_embeddings()(next_ids), **kwargs)
-        return self.backbone.get_output_embeddings()(mtp_hidden), cache
-
     # --- generation glue -----------------------------------------------------------------
     def _set_generation_ids(self) -> None:
         """generate() ends an answer with its turn and pads with Omni's pad: the backbone

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from omni.presets import MICRO_ENCODERS, _routed_fraction, backbone_config, omni_config
+from omni.presets import MICRO_ENCODERS, backbone_config, omni_config, routed_fraction
 
 WHISPER_LARGE_V3_ENCODER = {
     "d_model": 1280,
@@ -94,7 +94,7 @@ def count_omni_parameters(name: str, encoders: str | None = None) -> OmniParamet
         id(model.get_input_embeddings().weight),
         id(model.get_output_embeddings().weight),
     }
-    fraction = _routed_fraction(config.backbone_config)
+    fraction = routed_fraction(config.backbone_config)
     count = OmniParameterCount(name, config.backbone_config.model_type, 0, 0, 0)
     for param_name, param in model.named_parameters():  # tied tensors are listed once
         size = param.numel()

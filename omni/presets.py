@@ -174,7 +174,8 @@ class ParameterCount:
         }
 
 
-def _routed_fraction(config: PreTrainedConfig) -> float:
+def routed_fraction(config: PreTrainedConfig) -> float:
+    """Share of the routed experts each token uses (1 for a dense backbone)."""
     experts = getattr(config, "num_experts", None) or getattr(config, "n_routed_experts", None)
     return config.num_experts_per_tok / experts if experts else 1.0
 
@@ -187,7 +188,7 @@ def count_parameters(name: str) -> ParameterCount:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
         mtp = MultiTokenPredictor(config)
-    fraction = _routed_fraction(config)
+    fraction = routed_fraction(config)
     total = active = 0
     for param_name, param in model.named_parameters():
         total += param.numel()
