@@ -31,6 +31,14 @@ def test_plan_reuses_components_and_trains_the_missing_ones(tmp_path):
     assert decoder[-2:] == ["--steps", "3"]
 
 
+def test_the_world_step_writes_every_task_in_the_chosen_style(tmp_path):
+    classic = DefaultRun(tmp_path, components=ROOT / "assets", style="classic").plan()[0].argv
+    assert classic[classic.index("--style") + 1] == "classic"
+    assert {"video_qa", "video_caption", "draw"} <= set(classic[classic.index("--tasks") + 1 :])
+    varied = DefaultRun(tmp_path).plan()[0].argv
+    assert varied[varied.index("--style") + 1] == "varied"
+
+
 def test_a_step_whose_output_is_on_disk_is_done(tmp_path):
     run = DefaultRun(tmp_path, components=ROOT / "assets")
     world = next(step for step in run.plan() if step.name == "toyworld")

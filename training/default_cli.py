@@ -22,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--component-steps", type=int, default=None, help="steps of each component trainer"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--style",
+        choices=("classic", "varied"),
+        default="varied",
+        help="toy-world style (classic: the style the shipped components were trained on); "
+        "every task is written, video included",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         args.steps,
         args.component_steps,
         args.seed,
+        args.style,
     )
     logging.basicConfig(level=logging.INFO)
     log = logging.getLogger("omni.train.default")

@@ -59,6 +59,7 @@ class DefaultRun:
     steps: int | None = None
     component_steps: int | None = None
     seed: int = 0
+    style: str = "varied"
 
     def component(self, name: str) -> Path:
         """The folder of a component: the reused one if ``--components`` has it, else the one
@@ -124,7 +125,10 @@ class DefaultRun:
     def plan(self) -> list[Step]:
         """Every command of the run, in order (done ones included; ``run`` skips them)."""
         data = self.out / "data"
+        from training.toyworld.tasks import ALL_TASKS
+
         world = ["data", "toyworld", "--out", str(data / "toyworld"), "--n", str(self.samples)]
+        world += ["--style", self.style, "--tasks", *ALL_TASKS]
         long = ["eval", "niah", "--write-long", "--out", str(data / "long")]
         long += ["--n", str(self.long_samples), "--max-length", str(self.long_max_length)]
         return [
