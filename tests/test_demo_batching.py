@@ -50,12 +50,16 @@ def together(backend, requests):
             return error
 
     with ThreadPoolExecutor(len(requests)) as pool:
-        return list(pool.map(call, requests))
+        answers = list(pool.map(call, requests))
+    backend.batcher.close()
+    return answers
 
 
 def one_by_one(pipe, requests):
     backend = DemoBackend(pipe, max_batch=1)
-    return [backend.generate(**request) for request in requests]
+    answers = [backend.generate(**request) for request in requests]
+    backend.batcher.close()
+    return answers
 
 
 REQUESTS = [
