@@ -1,4 +1,5 @@
-"""The demo's two handlers over one pipeline: the streaming chat and the one-shot ``/generate``.
+"""The demo's two handlers over one pipeline: the streaming chat and the one-shot ``/generate``,
+whose requests that arrive together are answered in one batch (``app.batching``).
 
 Bad input reaches the page with the pipeline's own ``ValueError`` message (a warning in the
 chat, which is left as it was before the failed turn; ``gr.Error`` from the API); the server
@@ -20,6 +21,7 @@ import numpy as np
 import soundfile
 from PIL import Image as PILImage
 
+from app.batching import RequestBatcher
 from app.conversation import SYSTEM_PROMPT, display_message, parse_message, to_omni_chat
 from omni.inputs import to_sample
 from omni.pipeline import GenerationResult, OmniPipeline
@@ -58,10 +60,14 @@ class Settings:
 
 class DemoBackend:
     """Runs chat turns and API requests on ``pipe``. Chat answers are written to a temporary
-    folder (removed with the backend) so that the page can show them and offer downloads."""
+    folder (removed with the backend) so that the page can show them and offer downloads.
+    API requests arriving within ``window`` seconds of each other go through one
+    ``generate_batch`` call, up to ``max_batch`` (``RequestBatcher``); chat turns stream, one
+    ``stream`` each."""
 
-    def __init__(self, pipe: OmniPipeline) -> None:
+    def __init__(self, pipe: OmniPipeline, max_batch: int = 8, window: float = 0.05) -> None:
         self.pipe = pipe
+        self.batcher = RequestBatcher(pipe, max_batch, window)
         self._output = tempfile.TemporaryDirectory(prefix="omni-demo-")
         self.output_dir = Path(self._output.name)
 
@@ -129,7 +135,7 @@ class DemoBackend:
         try:
             text, files = parse_message({"text": prompt, "files": files or []})
             chat = to_omni_chat([], text, files, config.system)
-            result = self.pipe.generate(chat, config.out_modality, **config.options())
+            result = self.batcher.generate(chat, config.out_modality, **config.options())
         except ValueError as error:
             raise gr.Error(_readable(error, {"files": files})) from error
         audio = None if result.audio is None else _pcm16(result.audio)

@@ -18,7 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=int,
         default=2,
-        help="requests the model works on at once (each uses the CPU cores torch is given)",
+        help="chat turns the model streams at once (each uses the CPU cores torch is given)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=8,
+        help="/generate requests that arrive together are answered in one batch of at most this",
     )
 
 
@@ -28,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
     import omni
     from app.demo import build_demo, launch
 
-    if args.concurrency < 1:
-        raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.concurrency < 1 or args.max_batch < 1:
+        raise ValueError(
+            f"--concurrency and --max-batch must be at least 1, got {args.concurrency} and "
+            f"{args.max_batch}"
+        )
     try:
         pipe = omni.load(args.model, device=args.device, dtype=args.dtype)
     except ValueError as error:
@@ -37,5 +46,6 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{error}. Start the demo on one: omni demo --model PATH") from error
         raise
     name = args.model or "default model"
-    launch(build_demo(pipe, name), args.host, args.port, args.share, args.concurrency)
+    demo = build_demo(pipe, name, max_batch=args.max_batch)
+    launch(demo, args.host, args.port, args.share, args.concurrency)
     return 0

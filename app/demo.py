@@ -25,14 +25,18 @@ endpoint (see "Use via API" at the bottom of the page).
 
 
 def build_demo(
-    pipe: OmniPipeline, model_name: str = "Omni", defaults: Settings | None = None
+    pipe: OmniPipeline,
+    model_name: str = "Omni",
+    defaults: Settings | None = None,
+    max_batch: int = 8,
 ) -> gr.Blocks:
     """One Blocks app over ``pipe``, its controls starting at ``defaults``; serve it with
-    ``launch``."""
+    ``launch``. ``/generate`` requests that arrive together run as one batch of up to
+    ``max_batch``."""
     out_modalities = [m for m in OUT_MODALITIES if m in ("text", "auto") or m in pipe.decoders]
     voices = list(pipe.decoders["audio"].config.speakers) if "audio" in pipe.decoders else []
     media = [kind for kind in MEDIA_TYPES if kind in pipe.processor.encoders]  # what it can read
-    backend = DemoBackend(pipe)
+    backend = DemoBackend(pipe, max_batch)
     defaults = defaults or Settings()
     with gr.Blocks(title=f"Omni demo: {model_name}", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER.format(media=", ".join(media) or "none") + f"\nModel: `{model_name}`")
@@ -137,6 +141,7 @@ def build_demo(
             [answer_text, answer_image, answer_audio],
             api_name="generate",
             api_description="Answer one request (text and files) with text, an image or audio.",
+            concurrency_limit=max_batch,  # so that many can wait together for one batch
         )
         examples = example_rows(voices, out_modalities)
         gr.Examples(
@@ -158,7 +163,8 @@ def launch(
 ) -> str:
     """Serve ``demo`` on ``host:port`` (loopback unless told otherwise) with a bounded queue;
     returns the local URL. ``block=False`` returns at once and serves from a thread.
-    ``concurrency`` requests run at once on the one shared pipeline.
+    ``concurrency`` chat turns stream at once on the one shared pipeline (``/generate``
+    requests batch instead: ``build_demo``'s ``max_batch``).
     """
     demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_SIZE)
     _, url, _ = demo.launch(

@@ -77,6 +77,16 @@ def test_text_answers_equal_the_python_api(client, pipe, prompt, files):
     assert text == direct_answer(pipe, prompt, files, max_new_tokens=8)
 
 
+def test_requests_sent_together_each_get_their_own_python_api_answer(client, pipe):
+    """Sent at once, they may share a batch on the server; each caller gets its own answer."""
+    prompts = ["hello there", "what colour is the sky", "count to three", "one more thing"]
+    jobs = [
+        client.submit(prompt=p, files=[], max_new_tokens=8, api_name="/generate") for p in prompts
+    ]
+    expected = [direct_answer(pipe, prompt, max_new_tokens=8) for prompt in prompts]
+    assert [job.result()[0] for job in jobs] == expected
+
+
 def test_image_and_spoken_question_to_text(client):
     text, _, _ = ask(client, "Answer the spoken question.", [SCENE, QUESTION], max_new_tokens=6)
     assert isinstance(text, str) and len(text) > 0

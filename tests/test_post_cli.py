@@ -76,8 +76,10 @@ def test_rl_stages_from_the_command_line(tmp_path, model_folder, capsys):
         "agapo",
         "--micro-batch",
         2,
+        "--checkpoint-every",
+        1,
     )
-    assert trained["computed"] and trained["steps"] == 2
+    assert trained["computed"] and trained["steps"] == 2 and trained["resumed_from"] == 0
     new_policy = store / "policies" / trained["key"]
     assert (new_policy / "tokenizer.json").is_file()  # the folder stays complete
     assert (new_policy / "model.safetensors").is_file()

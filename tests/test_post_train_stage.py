@@ -1,6 +1,8 @@
 """The train stage on a micro causal LM: off-policy updates from snapshots, skipped when
-unchanged, and a stage killed with SIGKILL publishes nothing and gives the same policy on re-run."""
+unchanged, and a stage killed with SIGKILL publishes nothing and resumes from its last
+optimizer-step checkpoint to the policy an uninterrupted run gives."""
 
+import json
 import os
 import signal
 import subprocess
@@ -146,19 +148,20 @@ real_step, calls = torch.optim.AdamW.step, []
 
 def step_then_wait(self, *args, **kwargs):
     calls.append(1)
-    if len(calls) == 3:  # mid-stage: tell the test, then wait for its SIGKILL
+    if len(calls) == 5:  # past the checkpoint of step 4: tell the test, wait for its SIGKILL
         open(flag, "w").close()
         time.sleep(600)
     return real_step(self, *args, **kwargs)
 
 torch.optim.AdamW.step = step_then_wait
-settings = TrainSettings(loss="gspo", learning_rate=0.01, epochs=2, micro_batch=2)
-run_train_stage(SnapshotStore(store), policy, rollout, rewards, settings)
+settings = TrainSettings(loss="gspo", learning_rate=0.01, epochs=3, micro_batch=2)
+run_train_stage(SnapshotStore(store), policy, rollout, rewards, settings, checkpoint_every=2)
 """
 
 
-def test_a_train_stage_killed_with_sigkill_reruns_to_the_uninterrupted_policy(tmp_path):
-    settings = TrainSettings(loss="gspo", learning_rate=0.01, epochs=2, micro_batch=2)
+def test_a_train_stage_killed_with_sigkill_resumes_at_its_checkpoint_to_the_same_policy(tmp_path):
+    """6 optimizer steps, a checkpoint every 2: killed in step 5, it resumes at step 4."""
+    settings = TrainSettings(loss="gspo", learning_rate=0.01, epochs=3, micro_batch=2)
     whole_store, killed_store = (
         SnapshotStore(tmp_path / "whole"),
         SnapshotStore(tmp_path / "killed"),
@@ -166,9 +169,10 @@ def test_a_train_stage_killed_with_sigkill_reruns_to_the_uninterrupted_policy(tm
     keys = _scored_rollout(whole_store, _micro_policy(), ["yes", "maybe", "so", "no"])
     assert _scored_rollout(killed_store, _micro_policy(), ["yes", "maybe", "so", "no"]) == keys
     policy = whole_store.read("rollouts", keys[0]).record["policy"]
-    whole = run_train_stage(whole_store, policy, *keys, settings)
+    whole = run_train_stage(whole_store, policy, *keys, settings, checkpoint_every=2)
+    assert whole.steps == 6 and whole.resumed_from == 0
 
-    flag = tmp_path / "reached-step-3"
+    flag = tmp_path / "in-step-5"
     root = Path(__file__).resolve().parents[1]
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_RUN, str(killed_store.root), policy, *keys, str(flag)],
@@ -184,9 +188,21 @@ def test_a_train_stage_killed_with_sigkill_reruns_to_the_uninterrupted_policy(tm
         child.wait()
     assert child.returncode == -signal.SIGKILL
     assert not killed_store.exists("policies", whole.key)
+    progress = killed_store.progress_folder("policies", whole.key)
+    assert json.loads((progress / "state.json").read_text())["step"] == 4
 
-    again = run_train_stage(killed_store, policy, *keys, settings)
-    assert again.key == whole.key and again.computed
+    again = run_train_stage(killed_store, policy, *keys, settings, checkpoint_every=2)
+    assert again.key == whole.key and again.computed and again.resumed_from == 4
+    assert again.losses == whole.losses  # the 4 steps before the kill kept their record
     a = load_policy(whole_store, whole.key).state_dict()
     b = load_policy(killed_store, again.key).state_dict()
     assert all(torch.equal(a[name], b[name]) for name in a)
+    assert not progress.exists()  # published: the checkpoint is gone
+
+
+def test_a_negative_checkpoint_cadence_is_refused(tmp_path):
+    store = SnapshotStore(tmp_path)
+    rollout, rewards = _scored_rollout(store, _micro_policy(), ["yes", "maybe", "so", "no"])
+    policy = store.read("rollouts", rollout).record["policy"]
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 0"):
+        run_train_stage(store, policy, rollout, rewards, checkpoint_every=-1)

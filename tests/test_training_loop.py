@@ -9,6 +9,7 @@ import random
 import pytest
 import torch
 
+from omni.common.checkpoint import load_training_state, save_training_state
 from omni.common.loop import TrainLoop
 from omni.common.schedule import learning_rates, warmup_cosine
 
@@ -72,3 +73,31 @@ def test_more_steps_continue_on_the_curve_of_the_new_total(tmp_path):
 def test_steps_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="steps must be positive"):
         _run(tmp_path, 0)
+
+
+def _noted_run(folder, steps, stop_after=None):
+    """Each step notes its number; returns the notes the loop ends with."""
+    loop = TrainLoop(folder, steps, {}, {}, checkpoint_every=2, notes={"seen": []}, progress=False)
+    for step in loop:
+        loop.notes["seen"].append(step)
+        if step + 1 == stop_after:
+            break
+    return loop.notes
+
+
+def test_notes_kept_with_a_checkpoint_come_back_on_resume(tmp_path):
+    assert _noted_run(tmp_path, 6, stop_after=3) == {"seen": [0, 1, 2]}  # checkpoint: step 2
+    assert _noted_run(tmp_path, 6) == {"seen": [0, 1, 2, 3, 4, 5]}
+
+
+def test_tied_weights_round_trip_through_a_checkpoint(tmp_path):
+    """safetensors refuses tensors that share memory; a tied model still checkpoints."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Linear(3, 5, bias=False))
+    model[1].weight = model[0].weight
+    save_training_state(tmp_path, 3, {"model": model}, {})
+    restored = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Linear(3, 5, bias=False))
+    restored[1].weight = restored[0].weight
+    assert load_training_state(tmp_path, {"model": restored}, {}) == 3
+    assert torch.equal(restored[0].weight, model[0].weight)
+    assert restored[1].weight is restored[0].weight

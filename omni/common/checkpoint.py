@@ -33,9 +33,15 @@ def save_training_state(
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     groups: dict[str, list] = {}
+    stored: set[int] = set()
     for name, module in modules.items():
         for key, value in module.state_dict().items():
-            tensors[f"module/{name}/{key}"] = value.detach().contiguous()
+            # safetensors refuses tensors that share memory (tied embeddings): a repeat is
+            # saved as a copy, and loading writes both names into the one parameter
+            value = value.detach().contiguous()
+            shared = value.untyped_storage().data_ptr() in stored
+            tensors[f"module/{name}/{key}"] = value.clone() if shared else value
+            stored.add(value.untyped_storage().data_ptr())
     for name, optimizer in optimizers.items():
         state = optimizer.state_dict()
         groups[name] = state["param_groups"]

@@ -41,7 +41,8 @@ class TrainLoop:
     with no ``checkpoint`` folder, to write a checkpoint of the caller's own format). The
     cadence is every ``checkpoint_every`` steps (0: none) and after the last step. ``start``:
     the step a caller that resumed its own checkpoint continues from (then ``checkpoint`` is
-    not read).
+    not read). ``notes``: plain JSON the caller keeps with the checkpoint (e.g. each step's
+    loss), restored into ``loop.notes`` on resume, so the run's record survives a restart.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class TrainLoop:
         desc: str = "training",
         progress: bool = True,
         start: int | None = None,
+        notes: dict[str, Any] | None = None,
     ) -> None:
         if steps < 1:
             raise ValueError(f"steps must be positive, got {steps}")
@@ -67,6 +69,7 @@ class TrainLoop:
         self.rngs = dict(rngs or {})
         self.checkpoint_every, self.on_checkpoint = checkpoint_every, on_checkpoint
         self.desc, self.progress = desc, progress
+        self.notes = dict(notes or {})
         self.start = self._resume() if start is None else start
         names = tuple(optimizers) if scheduled is None else scheduled
         self.schedulers = {n: schedule(optimizers[n], self.start) for n in names if schedule}
@@ -76,7 +79,9 @@ class TrainLoop:
         if self.checkpoint is None:
             return 0
         start = load_training_state(self.checkpoint, self.modules, self.optimizers)
-        states = training_extra(self.checkpoint).get("rngs", {})
+        extra = training_extra(self.checkpoint)
+        self.notes.update(extra.get("notes", {}))
+        states = extra.get("rngs", {})
         for name, generator in self.rngs.items():
             if name in states:
                 _set_state(generator, states[name])
@@ -119,9 +124,8 @@ class TrainLoop:
         ``on_checkpoint``."""
         if self.checkpoint is not None:
             rngs = {name: _get_state(generator) for name, generator in self.rngs.items()}
-            save_training_state(
-                self.checkpoint, step, self.modules, self.optimizers, extra={"rngs": rngs}
-            )
+            extra = {"rngs": rngs, "notes": self.notes}
+            save_training_state(self.checkpoint, step, self.modules, self.optimizers, extra=extra)
         if self.on_checkpoint is not None:
             self.on_checkpoint(step)
 

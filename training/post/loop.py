@@ -2,7 +2,7 @@
 
 Each round's policy is the previous round's train output, so a loop re-run with the same
 inputs finds every artefact and does no work, and a loop stopped anywhere resumes at the first
-stage whose artefact is missing. The figures of each round (samples/s in generate, rewards/s,
+stage whose artefact is missing (a train stage, at its last optimizer-step checkpoint). The figures of each round (samples/s in generate, rewards/s,
 training tokens/s, and the mean reward) go into the result, for the cost note.
 """
 
@@ -41,15 +41,19 @@ def run_loop(
     rounds: int,
     generate: GenerateSettings = GenerateSettings(),
     train: TrainSettings = TrainSettings(),
+    checkpoint_every: int = 10,
 ) -> list[LoopRound]:
-    """Run ``rounds`` rounds from ``policy_key``; returns one record per round."""
+    """Run ``rounds`` rounds from ``policy_key``; returns one record per round.
+    ``checkpoint_every``: the train stage's checkpoint cadence (``run_train_stage``)."""
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1 (got {rounds})")
     history = []
     for _ in range(rounds):
         sampled = run_generate_stage(store, policy_key, prompts, sampler, generate)
         scored = run_reward_stage(store, sampled.key, reward_weights)
-        trained = run_train_stage(store, policy_key, sampled.key, scored.key, train)
+        trained = run_train_stage(
+            store, policy_key, sampled.key, scored.key, train, checkpoint_every
+        )
         values = store.read("rewards", scored.key).tensors["rewards"]
         figures = {
             "generate_samples_per_s": _rate(sampled.responses, sampled.seconds),

@@ -7,7 +7,8 @@ the artefact read: its input artefacts' keys and its settings. So a stage whose 
 not change finds its output already there and does nothing, and any stage can be re-run alone.
 
 A folder appears only complete: a stage writes into a hidden temporary folder and renames it
-into place, so a stage killed midway leaves no half-artefact behind to be mistaken for done.
+into place, so a stage killed midway leaves no half-artefact behind to be mistaken for done;
+what it may leave is its resumable progress (``progress_folder``), which the next run resumes.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ class SnapshotStore:
     def folder(self, kind: str, key: str) -> Path:
         self._check(kind, key)
         return self.root / kind / key
+
+    def progress_folder(self, kind: str, key: str) -> Path:
+        """Where a stage making (kind, key) keeps its resumable progress (checkpoints): a
+        hidden folder beside the artefact's, never read as one, removed once it is published."""
+        self._check(kind, key)
+        return self.root / kind / f".{key}.progress"
 
     def exists(self, kind: str, key: str) -> bool:
         return self.folder(kind, key).is_dir()

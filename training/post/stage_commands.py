@@ -57,6 +57,12 @@ def _add_train_options(parser: argparse.ArgumentParser, losses: tuple[str, ...])
     parser.add_argument("--beta", type=float, default=0.1, help="DPO's beta")
     parser.add_argument("--nll-weight", type=float, default=0.0, help="DPO's NLL on the winner")
     parser.add_argument("--correct-threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=10,
+        help="optimizer steps between resumable checkpoints of the train stage (0: none midway)",
+    )
 
 
 def add_stage_commands(parser: argparse.ArgumentParser, losses: tuple[str, ...]) -> None:
@@ -177,7 +183,8 @@ def run_stage(args: argparse.Namespace) -> dict:
         return dataclasses.asdict(result)
     if args.stage == "train":
         settings = _train_settings(args)
-        result = run_train_stage(store, args.policy, args.rollout, args.rewards, settings)
+        keys = (args.policy, args.rollout, args.rewards)
+        result = run_train_stage(store, *keys, settings, args.checkpoint_every)
         return dataclasses.asdict(result)
     sampler, prompts = _sampler_and_prompts(store, args)
     generate = GenerateSettings(args.group_size, args.seed)
@@ -185,8 +192,17 @@ def run_stage(args: argparse.Namespace) -> dict:
         result = run_generate_stage(store, args.policy, prompts, sampler, generate)
         return dataclasses.asdict(result)
     weights = parse_reward_spec(args.reward)
+    train = _train_settings(args)
     rounds = run_loop(
-        store, args.policy, prompts, sampler, weights, args.rounds, generate, _train_settings(args)
+        store,
+        args.policy,
+        prompts,
+        sampler,
+        weights,
+        args.rounds,
+        generate,
+        train,
+        args.checkpoint_every,
     )
     return {"rounds": [dataclasses.asdict(r) for r in rounds]}
 

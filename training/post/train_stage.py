@@ -8,18 +8,28 @@ The rollout was sampled by a frozen policy snapshot, whose per-token log-probabi
 stores; every update here takes its importance ratios against those, so several optimizer
 steps (micro-batches, epochs) can reuse one rollout, and a rollout from an older policy stays
 usable. The new policy's key hashes the inputs (policy, rollout and reward keys, settings), so
-an unchanged stage is skipped; the stage is deterministic on the CPU (seeded order), so a stage
-killed midway, which publishes nothing, gives the same policy when run again.
+an unchanged stage is skipped.
+
+A long stage checkpoints every ``checkpoint_every`` optimizer steps (the shared
+``omni.common.loop.TrainLoop``: weights, AdamW moments, the global torch generator and the
+losses so far) into the store's progress folder for its key; a stage killed midway, even with
+SIGKILL, publishes nothing and resumes from its last checkpoint when run again, to the policy
+an uninterrupted run gives, bit for bit on the CPU. The data order needs no saved state: it is
+a pure function of the seed (``step_batches``). The learning rate is constant, so there is no
+schedule to resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from omni.common.loop import TrainLoop
 from training.post.objectives import OBJECTIVES, Objective
 from training.post.policy import (
     load_policy,
@@ -61,6 +71,7 @@ class TrainStageResult:
     tokens: int
     seconds: float
     losses: tuple[float, ...]
+    resumed_from: int = 0  # the optimizer step a killed run's checkpoint let this one start at
 
 
 def train_key(policy: str, rollout: str, reward: str, settings: TrainSettings) -> str:
@@ -79,14 +90,28 @@ def _inputs(store: SnapshotStore, rollout_key: str, reward_key: str) -> tuple[Sn
     return rollout, scored
 
 
+def step_batches(units: int, settings: TrainSettings) -> list[torch.Tensor]:
+    """The units of every optimizer step, in order: one seeded shuffle per epoch, cut into
+    micro-batches. A pure function of the seed, so a resumed stage recomputes it."""
+    order = torch.Generator().manual_seed(settings.seed)
+    return [
+        batch
+        for _ in range(settings.epochs)
+        for batch in torch.randperm(units, generator=order).split(settings.micro_batch)
+    ]
+
+
 def _optimise(
     model: torch.nn.Module,
     rollout: Snapshot,
     units: tuple[torch.Tensor, torch.Tensor],
     objective: Objective,
     settings: TrainSettings,
-) -> list[float]:
-    """AdamW steps over shuffled micro-batches of units, ``epochs`` times."""
+    progress: Path,
+    checkpoint_every: int,
+) -> TrainLoop:
+    """AdamW steps over shuffled micro-batches of units, ``epochs`` times, resumed from (and
+    checkpointed into) ``progress``; the loop's ``notes["losses"]`` holds every step's loss."""
     t, group_size = rollout.tensors, rollout.record["group_size"]
     prompts, prompt_mask = (
         t[k].repeat_interleave(group_size, 0) for k in ("prompt_tokens", "prompt_mask")
@@ -95,28 +120,37 @@ def _optimise(
     per_prompt = [prompt_media(model, chat) for chat in chats]
     unit_rows, unit_weights = units
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate)
-    order = torch.Generator().manual_seed(settings.seed)
-    step_losses = []
-    for _ in range(settings.epochs):
-        for batch in torch.randperm(len(unit_rows), generator=order).split(settings.micro_batch):
-            rows = unit_rows[batch].flatten()
-            shape = (*unit_rows[batch].shape, -1)
-            media = media_for_rows(per_prompt, (rows // group_size).tolist())
-            logps = response_logps(
-                model, prompts[rows], prompt_mask[rows], t["tokens"][rows], t["mask"][rows], media
-            )
-            loss = objective.loss(
-                logps.view(shape),
-                t["logps"][rows].view(shape),
-                t["mask"][rows].view(shape),
-                unit_weights[batch],
-                settings,
-            )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step_losses.append(loss.item())
-    return step_losses
+    batches = step_batches(len(unit_rows), settings)
+    loop = TrainLoop(
+        progress,
+        len(batches),
+        {"policy": model},
+        {"policy": optimizer},
+        rngs={"torch": torch.default_generator},  # dropout, if the policy has any
+        checkpoint_every=checkpoint_every,
+        notes={"losses": []},
+        desc=f"train {settings.loss}",
+    )
+    for step in loop:
+        batch = batches[step]
+        rows = unit_rows[batch].flatten()
+        shape = (*unit_rows[batch].shape, -1)
+        media = media_for_rows(per_prompt, (rows // group_size).tolist())
+        logps = response_logps(
+            model, prompts[rows], prompt_mask[rows], t["tokens"][rows], t["mask"][rows], media
+        )
+        loss = objective.loss(
+            logps.view(shape),
+            t["logps"][rows].view(shape),
+            t["mask"][rows].view(shape),
+            unit_weights[batch],
+            settings,
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loop.notes["losses"].append(loss.item())
+    return loop
 
 
 def run_train_stage(
@@ -125,10 +159,17 @@ def run_train_stage(
     rollout_key: str,
     reward_key: str,
     settings: TrainSettings = TrainSettings(),
+    checkpoint_every: int = 10,
 ) -> TrainStageResult:
-    """Update the policy on one scored rollout and publish the result as a policy snapshot."""
+    """Update the policy on one scored rollout and publish the result as a policy snapshot.
+    ``checkpoint_every``: optimizer steps between resumable checkpoints (0: only at the end);
+    it does not change the result, so it is not part of the key."""
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be >= 0 (0: none midway), got {checkpoint_every}")
     key = train_key(policy_key, rollout_key, reward_key, settings)
+    progress = store.progress_folder("policies", key)
     if store.exists("policies", key):
+        shutil.rmtree(progress, ignore_errors=True)  # left by a run killed after publishing
         record = store.read("policies", key).record["origin"]
         return TrainStageResult(key, False, record["steps"], record["tokens"], 0.0, ())
     rollout, scored = _inputs(store, rollout_key, reward_key)
@@ -142,8 +183,9 @@ def run_train_stage(
     torch.manual_seed(settings.seed)
     model = load_policy(store, policy_key).train()
     start = time.perf_counter()
-    step_losses = _optimise(model, rollout, units, objective, settings)
+    loop = _optimise(model, rollout, units, objective, settings, progress, checkpoint_every)
     seconds = time.perf_counter() - start
+    step_losses = loop.notes["losses"]
     tokens = int(rollout.tensors["mask"].sum().item()) * settings.epochs
     origin = {
         "stage": "train",
@@ -157,4 +199,6 @@ def run_train_stage(
         "losses": step_losses,
     }
     publish_policy(store, key, model, origin, store.folder("policies", policy_key))
-    return TrainStageResult(key, True, len(step_losses), tokens, seconds, tuple(step_losses))
+    shutil.rmtree(progress, ignore_errors=True)
+    losses = tuple(step_losses)
+    return TrainStageResult(key, True, len(step_losses), tokens, seconds, losses, loop.start)
