@@ -171,6 +171,15 @@ def test_a_checkpoint_missing_an_encoder_tensor_is_refused_before_loading(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+def test_encoder_tensors_without_their_config_are_refused(tmp_path):
+    _, unified = write_micro_hcx_omni(tmp_path)
+    config = json.loads((unified / "config.json").read_text())
+    del config["audio_config"]
+    (unified / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="model.audio_model.. tensors but .* no audio_config"):
+        convert_hcx_omni(unified, tmp_path / "out")
+
+
 def test_a_folder_that_is_not_the_unified_layout_is_refused(tmp_path, capsys):
     llm, _ = write_micro_hcx_omni(tmp_path)
     with pytest.raises(ValueError, match="text_config with model_type 'hyperclovax'"):
