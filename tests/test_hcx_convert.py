@@ -164,6 +164,16 @@ def test_the_report_names_every_converted_and_skipped_part(converted):
     assert any("image codes in place" in line for line in report)
 
 
+def test_the_command_prints_the_report_and_writes_a_loadable_folder(converted, tmp_path, capsys):
+    _, unified, pipeline, _ = converted
+    assert main(["convert", "hcx-omni", str(unified), "--out", str(tmp_path / "cli")]) == 0
+    printed = capsys.readouterr().out
+    assert "converted: image encoder" in printed and "converted: audio encoder" in printed
+    assert "skipped: image tokenizer (TA-Tok)" in printed
+    loaded = OmniPipeline.from_pretrained(tmp_path / "cli")
+    assert loaded.model.config.encoders == pipeline.model.config.encoders
+
+
 def test_a_checkpoint_missing_an_encoder_tensor_is_refused_before_loading(tmp_path):
     _, unified = write_micro_hcx_omni(tmp_path, drop=("model.mm_projector.bias",))
     with pytest.raises(ValueError, match=r"image encoder .* missing \['projector.bias'\]"):
