@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
+from transformers import Qwen2_5_VLVisionConfig, Qwen2AudioEncoderConfig
 
 from encoders import build_encoder
 from encoders.qwen_audio import SHAPE_FIELDS as AUDIO_FIELDS
@@ -44,6 +45,8 @@ class EncoderPart:
     modality: str
     kind: str
     config_key: str
+    option: str  # the encoder's constructor argument that takes the config
+    config_class: type  # whose defaults fill the fields a release's config leaves out
     fields: tuple[str, ...]
     tower_prefix: str
     tower_attr: str
@@ -56,6 +59,8 @@ PARTS = (
         "image",
         "qwen2_5_vl_vision",
         "vision_config",
+        "vision",
+        Qwen2_5_VLVisionConfig,
         VISION_FIELDS,
         "model.vision_model.",
         "tower",
@@ -66,6 +71,8 @@ PARTS = (
         "audio",
         "qwen2_audio",
         "audio_config",
+        "audio",
+        Qwen2AudioEncoderConfig,
         AUDIO_FIELDS,
         "model.audio_model.",
         "encoder",
@@ -84,8 +91,9 @@ def encoder_config(part: EncoderPart, config: dict[str, Any], folder: Path) -> d
             f"{folder} has {part.tower_prefix}* tensors but its config.json has no "
             f"{part.config_key} to build them from"
         )
-    shape = {field: source[field] for field in part.fields if field in source}
-    entry: dict[str, Any] = {"type": part.kind, part.config_key.split("_")[0]: shape}
+    defaults = part.config_class().to_dict()  # transformers' own, not Omni's micro defaults
+    shape = {field: source.get(field, defaults[field]) for field in part.fields}
+    entry: dict[str, Any] = {"type": part.kind, part.option: shape}
     if part.modality == "image":
         pre = folder / "preprocessor_config.json"
         pixels = json.loads(pre.read_text()) if pre.is_file() else {}
