@@ -26,6 +26,7 @@ from transformers.masking_utils import create_bidirectional_mask
 import omni
 from omni.cli import main
 from omni.hcx_convert import convert_hcx_omni
+from omni.hcx_parts import PARTS, encoder_config
 from omni.pipeline import OmniPipeline
 from omni.sequence import Audio, Image
 
@@ -179,6 +180,15 @@ def test_a_checkpoint_missing_an_encoder_tensor_is_refused_before_loading(tmp_pa
     with pytest.raises(ValueError, match=r"image encoder .* missing \['projector.bias'\]"):
         convert_hcx_omni(unified, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_fields_a_release_config_leaves_out_take_transformers_defaults(tmp_path):
+    vision, audio = PARTS
+    entry = encoder_config(vision, {"vision_config": {"depth": 3}}, tmp_path)
+    assert entry["vision"]["depth"] == 3 and entry["vision"]["window_size"] == 112
+    assert (entry["min_pixels"], entry["max_pixels"]) == (3136, 2073600)  # no preprocessor file
+    entry = encoder_config(audio, {"audio_config": {"d_model": 16}}, tmp_path)
+    assert entry["audio"]["d_model"] == 16 and entry["audio"]["num_mel_bins"] == 128
 
 
 def test_encoder_tensors_without_their_config_are_refused(tmp_path):
