@@ -1,4 +1,5 @@
-"""Continuous understanding paths: vision (open_clip ViT), audio (Whisper encoder) and video.
+"""Continuous understanding paths: vision (open_clip ViT, or the Qwen2.5-VL vision transformer),
+audio (Whisper's encoder, or Qwen2-Audio's) and video.
 
 Each encoder maps a raw signal to ``[num_tokens, out_dim]`` embeddings for the backbone's
 continuous slots; ``build_encoder(encoder.to_config())`` rebuilds it.
@@ -10,6 +11,8 @@ from typing import Any
 
 from encoders.audio import AudioEncoder, AudioFeatures, log_mel
 from encoders.base import ContinuousEncoder
+from encoders.qwen_audio import QwenAudioEncoder
+from encoders.qwen_vision import QwenImage, QwenVisionEncoder
 from encoders.video import VideoClip, VideoEncoder
 from encoders.vision import VisionEncoder
 from omni.common.registry import REGISTRY, resolve
@@ -18,6 +21,9 @@ __all__ = [
     "AudioEncoder",
     "AudioFeatures",
     "ContinuousEncoder",
+    "QwenAudioEncoder",
+    "QwenImage",
+    "QwenVisionEncoder",
     "VideoClip",
     "VideoEncoder",
     "VisionEncoder",
@@ -27,7 +33,8 @@ __all__ = [
 
 
 def build_encoder(config: dict[str, Any]) -> ContinuousEncoder:
-    """Build an encoder from a config dict with a ``type`` of vision, audio or video."""
+    """Build an encoder from a config dict whose ``type`` is one of the registered kinds
+    (``vision``, ``audio``, ``video``, ``qwen2_5_vl_vision``, ``qwen2_audio``)."""
     kind = config.get("type")
     if kind not in REGISTRY["encoder"]:
         raise ValueError(

@@ -95,6 +95,24 @@ class AudioFeatures:
         return [math.ceil(frames / 2) for frames in self.real_frames]
 
 
+def mel_windows(
+    signal: Any, sample_rate: int | None, n_mels: int, window_frames: int
+) -> AudioFeatures:
+    """Any audio ``read_audio`` takes, cut into zero-padded log-mel windows of
+    ``window_frames`` mel frames (the length a Whisper-style encoder accepts)."""
+    samples = torch.from_numpy(read_audio(signal, sample_rate, target_rate=SAMPLE_RATE)[0])
+    window_samples = window_frames * HOP_LENGTH
+    windows, real_frames = [], []
+    for start in range(0, samples.numel(), window_samples):
+        chunk = samples[start : start + window_samples]
+        if chunk.numel() < HOP_LENGTH and windows:
+            break  # a tail shorter than one mel frame carries no frame
+        padded = torch.nn.functional.pad(chunk, (0, window_samples - chunk.numel()))
+        windows.append(log_mel(padded, SAMPLE_RATE, n_mels))
+        real_frames.append(max(1, chunk.numel() // HOP_LENGTH))
+    return AudioFeatures(mel=torch.stack(windows), real_frames=real_frames)
+
+
 class AudioEncoder(ContinuousEncoder):
     """Whisper encoder + frame-stacking projector: ``[ceil(50 Hz frames / stack), out_dim]``.
 
@@ -147,17 +165,7 @@ class AudioEncoder(ContinuousEncoder):
     def preprocess(self, signal: Any, sample_rate: int | None = None) -> AudioFeatures:
         """An audio file (path or bytes), a ``(waveform, rate)`` / ``(rate, waveform)`` pair, or a
         waveform with ``sample_rate``: read by ``omni.common.audio.read_audio``."""
-        samples = torch.from_numpy(read_audio(signal, sample_rate, target_rate=SAMPLE_RATE)[0])
-        window_samples = self.window_frames * HOP_LENGTH
-        windows, real_frames = [], []
-        for start in range(0, samples.numel(), window_samples):
-            chunk = samples[start : start + window_samples]
-            if chunk.numel() < HOP_LENGTH and windows:
-                break  # a tail shorter than one mel frame carries no frame
-            padded = torch.nn.functional.pad(chunk, (0, window_samples - chunk.numel()))
-            windows.append(log_mel(padded, SAMPLE_RATE, self.n_mels))
-            real_frames.append(max(1, chunk.numel() // HOP_LENGTH))
-        return AudioFeatures(mel=torch.stack(windows), real_frames=real_frames)
+        return mel_windows(signal, sample_rate, self.n_mels, self.window_frames)
 
     def num_tokens(self, item: AudioFeatures) -> int:
         return math.ceil(sum(item.encoder_frames) / self.stack)

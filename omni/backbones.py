@@ -149,6 +149,7 @@ def build_from_backbone(
     encoders: dict[str, dict[str, Any]] | None = None,
     mtp_layers: int = 1,
     seed: int = 0,
+    code_starts: dict[str, int] | None = None,
 ) -> BuiltOmni:
     """An Omni model over ``source`` (a causal-LM folder, or a loaded model with ``tokenizer``,
     which is then extended in place).
@@ -157,6 +158,8 @@ def build_from_backbone(
     discrete tokenizers the model will be trained with; by default the micro ones,
     ``omni.presets.MICRO_CODE_BLOCKS``); ``encoders`` are ``config.encoders``
     entries (none by default). ``seed`` fixes the draw of the new rows and Omni's new layers.
+    ``code_starts`` (modality -> first id) places code blocks the backbone's tokenizer already
+    holds in place (``VocabLayout.image_start`` / ``audio_start``): no row is appended for them.
     """
     from omni.config import OmniConfig
     from omni.modeling import OmniForConditionalGeneration
@@ -181,8 +184,12 @@ def build_from_backbone(
     blocks = {**MICRO_CODE_BLOCKS}
     given = {"image_codes": image_codes, "audio_codes": audio_codes, "image_grid": image_grid}
     blocks.update({name: value for name, value in given.items() if value is not None})
+    starts = code_starts or {}
     layout = VocabLayout(
-        text_size=text_size, **{**blocks, "image_grid": tuple(blocks["image_grid"])}
+        text_size=text_size,
+        **{**blocks, "image_grid": tuple(blocks["image_grid"])},
+        image_start=starts.get("image"),
+        audio_start=starts.get("audio"),
     )
     torch.manual_seed(seed)
     _extend_vocabulary(backbone, layout, report)
@@ -212,10 +219,23 @@ def _extend_vocabulary(backbone: PreTrainedModel, layout: VocabLayout, report: l
         backbone.resize_token_embeddings(layout.text_size, mean_resizing=False)
         report.append(f"text: dropped {rows - layout.text_size} padding rows past the tokenizer")
     backbone.resize_token_embeddings(layout.total_size, mean_resizing=True)
+    appended = ", ".join(
+        [
+            "specials",
+            *(m + " codes" for m in ("image", "audio") if m not in layout.in_place),
+            "padding",
+        ]
+    )
     report.append(
         f"vocabulary: {layout.text_size} text rows kept, {layout.total_size - layout.text_size} "
-        "appended (specials, image and audio codes, padding) from the rows' mean and covariance"
+        f"appended ({appended}) from the rows' mean and covariance"
     )
+    for modality in layout.in_place:
+        block = layout.range_of(modality)
+        report.append(
+            f"vocabulary: {modality} codes in place, ids {block.start}..{block.stop - 1} of the "
+            "text block (their trained rows kept)"
+        )
 
 
 def build_pipeline(source: str | Path | PreTrainedModel, **options: Any):

@@ -6,6 +6,11 @@ a pure function of it, so the LM head, the processor and constrained decoding ag
 construction.
 
     [ text (from the text tokenizer) | specials | image codes | audio codes | padding ]
+
+A tokenizer that already holds a code block (the official HyperCLOVA X Omni tokenizer has
+``<|vision0|>``... and ``<|audio0|>``... among its tokens) has that block described in place:
+``image_start`` / ``audio_start`` give its first id inside the text block, nothing is appended
+for it, and the text block's answers leave those ids out.
 """
 
 from __future__ import annotations
@@ -67,7 +72,8 @@ class VocabLayout:
 
     ``text_size`` is the text tokenizer's length; ``image_codes`` / ``audio_codes`` are the
     codebook sizes of the discrete image and audio tokenizers. ``pad_to_multiple_of`` rounds
-    the total up (unused rows) so embedding matrices have friendly shapes.
+    the total up (unused rows) so embedding matrices have friendly shapes. ``image_start`` /
+    ``audio_start`` (``None``: appended) place a code block in place inside the text block.
     """
 
     text_size: int
@@ -76,6 +82,8 @@ class VocabLayout:
     image_grid: tuple[int, int] = (8, 8)
     specials: tuple[str, ...] = field(default=SPECIAL_TOKENS)
     pad_to_multiple_of: int = 64
+    image_start: int | None = None
+    audio_start: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("text_size", "image_codes", "audio_codes"):
@@ -85,6 +93,19 @@ class VocabLayout:
             raise ValueError("VocabLayout.specials has duplicate names")
         object.__setattr__(self, "specials", tuple(self.specials))
         object.__setattr__(self, "image_grid", tuple(self.image_grid))
+        self._check_in_place()
+
+    def _check_in_place(self) -> None:
+        placed = [m for m in ("image", "audio") if getattr(self, f"{m}_start") is not None]
+        for modality in placed:
+            block = self.range_of(modality)
+            if block.start < 0 or block.stop > self.text_size:
+                raise ValueError(
+                    f"the in-place {modality} block {block.start}..{block.stop - 1} must lie "
+                    f"inside the text block 0..{self.text_size - 1}"
+                )
+        if len(placed) == 2 and set(self.range_of("image")) & set(self.range_of("audio")):
+            raise ValueError("the in-place image and audio blocks overlap")
 
     # --- block offsets -------------------------------------------------------------------
     @property
@@ -93,15 +114,31 @@ class VocabLayout:
 
     @property
     def image_offset(self) -> int:
+        if self.image_start is not None:
+            return self.image_start
         return self.special_offset + len(self.specials)
 
     @property
     def audio_offset(self) -> int:
-        return self.image_offset + self.image_codes
+        if self.audio_start is not None:
+            return self.audio_start
+        return self.special_offset + len(self.specials) + self._appended("image")
 
     @property
     def used_size(self) -> int:
-        return self.audio_offset + self.audio_codes
+        end = self.special_offset + len(self.specials)
+        return end + self._appended("image") + self._appended("audio")
+
+    def _appended(self, modality: str) -> int:
+        """Rows appended for a code block: its size, or 0 when it lies in place."""
+        if getattr(self, f"{modality}_start") is not None:
+            return 0
+        return self.image_codes if modality == "image" else self.audio_codes
+
+    @property
+    def in_place(self) -> tuple[str, ...]:
+        """The code blocks described inside the text block rather than appended."""
+        return tuple(m for m in ("image", "audio") if getattr(self, f"{m}_start") is not None)
 
     @property
     def total_size(self) -> int:
@@ -112,9 +149,9 @@ class VocabLayout:
         """The id range of one block: ``text``, ``special``, ``image`` or ``audio``."""
         starts = {
             "text": (0, self.text_size),
-            "special": (self.special_offset, self.image_offset),
-            "image": (self.image_offset, self.audio_offset),
-            "audio": (self.audio_offset, self.used_size),
+            "special": (self.special_offset, self.special_offset + len(self.specials)),
+            "image": (self.image_offset, self.image_offset + self.image_codes),
+            "audio": (self.audio_offset, self.audio_offset + self.audio_codes),
         }
         if modality not in starts:
             raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
@@ -152,8 +189,9 @@ class VocabLayout:
         return block.start + code
 
     def lookup(self, token_id: int) -> tuple[str, int]:
-        """``id -> (modality, code)``; the inverse of :meth:`token_id`."""
-        for modality in MODALITIES:
+        """``id -> (modality, code)``; the inverse of :meth:`token_id` (an in-place code id is
+        a code, not text)."""
+        for modality in ("special", "image", "audio", "text"):
             block = self.range_of(modality)
             if token_id in block:
                 return modality, token_id - block.start
@@ -187,17 +225,27 @@ class VocabLayout:
 
     # --- output constraints --------------------------------------------------------------
     def mask(self, *allowed: str | int) -> torch.Tensor:
-        """Boolean ``[total_size]`` mask: True for the blocks, special names and ids given."""
+        """Boolean ``[total_size]`` mask: True for the blocks, special names and ids given
+        (``text`` leaves out the code blocks that lie in place inside it)."""
         allowed_mask = torch.zeros(self.total_size, dtype=torch.bool)
         for item in allowed:
             if item in MODALITIES:
-                block = self.range_of(item)
-                allowed_mask[block.start : block.stop] = True
+                allowed_mask |= self._block_mask(item)
             elif isinstance(item, str):
                 allowed_mask[self.special_id(item)] = True
             else:
                 allowed_mask[item] = True
         return allowed_mask
+
+    def _block_mask(self, modality: str) -> torch.Tensor:
+        block_mask = torch.zeros(self.total_size, dtype=torch.bool)
+        block = self.range_of(modality)
+        block_mask[block.start : block.stop] = True
+        if modality == "text":
+            for placed in self.in_place:
+                codes = self.range_of(placed)
+                block_mask[codes.start : codes.stop] = False
+        return block_mask
 
     def output_mask(self, modality: str) -> torch.Tensor:
         """Ids an answer of ``modality`` may contain anywhere in its body.

@@ -29,10 +29,18 @@ BACKBONE_TEMPLATE = (
 TEXT_VOCAB = 320
 
 
-def write_backbone(folder: Path, model_type: str, seed: int = 0, extra_rows: int = 0) -> Path:
+def write_backbone(
+    folder: Path,
+    model_type: str,
+    seed: int = 0,
+    extra_rows: int = 0,
+    added_tokens: tuple[str, ...] = (),
+) -> Path:
     """A micro ``model_type`` checkpoint in ``folder``; ``extra_rows`` pads the embedding past
-    the tokenizer, as some releases do."""
+    the tokenizer, as some releases do; ``added_tokens`` follow the BPE's ``TEXT_VOCAB`` ids
+    (with embedding rows of their own, as a release's code tokens have)."""
     tokenizer = train_bpe(micro_corpus(), TEXT_VOCAB)
+    tokenizer.add_tokens(list(added_tokens))
     tokenizer.chat_template = BACKBONE_TEMPLATE
     config = backbone_config(PRESETS[model_type], vocab_size=len(tokenizer) + extra_rows)
     torch.manual_seed(seed)

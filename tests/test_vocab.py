@@ -89,3 +89,64 @@ def test_required_special_tokens_exist(layout):
         "<|video_pad|>",
     ):
         assert layout.lookup(layout.special_id(name))[0] == "special"
+
+
+@pytest.fixture
+def in_place() -> VocabLayout:
+    """Image codes at ids 100..163 and audio codes at 200..226 of a 300-token text tokenizer."""
+    return VocabLayout(
+        text_size=300, image_codes=64, audio_codes=27, image_start=100, audio_start=200
+    )
+
+
+def test_in_place_blocks_lie_inside_the_text_block_and_append_only_specials(in_place):
+    assert in_place.range_of("image") == range(100, 164)
+    assert in_place.range_of("audio") == range(200, 227)
+    assert in_place.range_of("special") == range(300, 300 + len(SPECIAL_TOKENS))
+    assert in_place.used_size == 300 + len(SPECIAL_TOKENS)
+    assert in_place.in_place == ("image", "audio")
+
+
+def test_in_place_code_ids_look_up_as_codes_not_text(in_place):
+    assert in_place.lookup(130) == ("image", 30)
+    assert in_place.lookup(226) == ("audio", 26)
+    assert in_place.lookup(99) == ("text", 99)
+    assert in_place.token_id("image", 0) == 100
+    assert torch.equal(
+        in_place.codes_to_ids("audio", torch.tensor([0, 26])), torch.tensor([200, 226])
+    )
+
+
+def test_text_answers_leave_the_in_place_code_ids_out(in_place):
+    text = in_place.output_mask("text")
+    assert text[:100].all() and not text[100:164].any() and not text[200:227].any()
+    image = in_place.output_mask("image")
+    assert image[100:164].all() and not image[:100].any()
+    both = in_place.mask("image", "text")
+    assert both[100:164].all() and both[:100].all()
+
+
+def test_a_mixed_layout_appends_only_the_block_not_in_place():
+    layout = VocabLayout(text_size=300, image_codes=64, audio_codes=27, image_start=0)
+    assert layout.range_of("image") == range(0, 64)
+    assert layout.range_of("audio") == range(300 + len(SPECIAL_TOKENS), 327 + len(SPECIAL_TOKENS))
+
+
+@pytest.mark.parametrize(
+    "starts,message",
+    [
+        ({"image_start": 250}, "must lie inside the text block"),
+        ({"audio_start": -1}, "must lie inside the text block"),
+        ({"image_start": 0, "audio_start": 50}, "overlap"),
+    ],
+)
+def test_in_place_blocks_outside_the_text_block_or_overlapping_are_refused(starts, message):
+    with pytest.raises(ValueError, match=message):
+        VocabLayout(text_size=300, image_codes=64, audio_codes=27, **starts)
+
+
+def test_in_place_layout_serialises_as_plain_data(in_place):
+    assert VocabLayout.from_dict(in_place.to_dict()) == in_place
+    assert (
+        VocabLayout.from_dict({"text_size": 5, "image_codes": 2, "audio_codes": 2}).in_place == ()
+    )

@@ -15,6 +15,8 @@ REGISTRY: dict[str, dict[str, str]] = {
         "vision": "encoders.vision:VisionEncoder",
         "audio": "encoders.audio:AudioEncoder",
         "video": "encoders.video:VideoEncoder",
+        "qwen2_5_vl_vision": "encoders.qwen_vision:QwenVisionEncoder",
+        "qwen2_audio": "encoders.qwen_audio:QwenAudioEncoder",
     },
     "tokenizer": {
         "image": "tokenizers_mm.vision:SemanticImageTokenizer",
