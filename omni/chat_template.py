@@ -25,6 +25,11 @@ Message content is a string or a list of items (transformers' convention):
 - ``{"type": "video", "timestamps": [s, ...], "tokens_per_frame": n}``: per sampled frame its
   time as text (``"0.5s"``) and n pads, between ``<|video_start|>`` and ``<|video_end|>``.
 
+Tools follow transformers' ``tools=`` convention (JSON-schema functions); they are rendered
+first, as a system turn of their own, one signature line each (``omni.tools``). An assistant
+message's ``tool_calls`` (``[{"type": "function", "function": {"name", "arguments"}}]``, the
+arguments a dict) follow its content; a ``tool`` message's content (a string) is the result.
+
 An assistant message's reasoning is ``thinking`` (or Qwen3's ``reasoning_content``).
 ``enable_thinking=True`` opens a think block after the generation prompt, like the
 processor's ``think=True``. Image or audio items in assistant turns are answers made of
@@ -44,11 +49,27 @@ from omni.vocab import VocabLayout
 # Every tag strips the whitespace around it ({%- -%}), so the layout below renders nothing of
 # its own: byte-level BPE would keep every space and newline.
 CHAT_TEMPLATE = """
+{%- if tools -%}
+    <|system|><tools>
+    {%- for tool in tools -%}
+        {%- set f = tool.function if tool.function is defined else tool -%}
+        {%- set params = f.parameters | default({}) -%}
+        {%- if not loop.first -%}{{- '\\n' -}}{%- endif -%}
+        {{- f.name -}}(
+        {%- for name, spec in (params.properties | default({})) | items -%}
+            {%- if not loop.first -%}{{- ', ' -}}{%- endif -%}
+            {{- name -}}{%- if name not in (params.required | default([])) -%}?{%- endif -%}:{{- ' ' -}}
+            {%- if spec.enum is defined -%}{{- spec.enum | join('|') -}}{%- else -%}{{- spec.type | default('any') -}}{%- endif -%}
+        {%- endfor -%}
+        ):{{- ' ' ~ (f.description | default('')) -}}
+    {%- endfor -%}
+    </tools><|endofturn|>
+{%- endif -%}
 {%- for message in messages -%}
-    {%- if message.role not in ['system', 'user', 'assistant'] -%}
-        {{- raise_exception('unknown role ' ~ message.role ~ ': Omni chats have system, user and assistant turns') -}}
+    {%- if message.role not in ['system', 'user', 'assistant', 'tool'] -%}
+        {{- raise_exception('unknown role ' ~ message.role ~ ': Omni chats have system, user, assistant and tool turns') -}}
     {%- endif -%}
-    <|{{ message.role }}|>
+    <|{{ 'user' if message.role == 'tool' else message.role }}|>
     {%- set think = message.thinking | default(message.reasoning_content) -%}
     {%- if think is defined and think is not none -%}
         {%- if message.role != 'assistant' -%}
@@ -56,7 +77,9 @@ CHAT_TEMPLATE = """
         {%- endif -%}
         <think>{{ think }}</think>
     {%- endif -%}
-    {%- if message.content is string -%}
+    {%- if message.role == 'tool' -%}
+        <tool_response>{{- message.content -}}</tool_response>
+    {%- elif message.content is string -%}
         {{- message.content -}}
     {%- elif message.content is not none -%}
         {%- for item in message.content -%}
@@ -81,6 +104,16 @@ CHAT_TEMPLATE = """
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
+    {%- for call in message.tool_calls | default([]) -%}
+        {%- if message.role != 'assistant' -%}
+            {{- raise_exception('only assistant turns may carry tool calls') -}}
+        {%- endif -%}
+        {%- set f = call.function if call.function is defined else call -%}
+        {%- if f.arguments is string -%}
+            {{- raise_exception('tool call arguments must be a dict, not a JSON string') -}}
+        {%- endif -%}
+        <tool_call>{{- {'name': f.name, 'arguments': f.arguments | default({})} | tojson -}}</tool_call>
+    {%- endfor -%}
     <|endofturn|>
 {%- endfor -%}
 {%- if add_generation_prompt -%}
