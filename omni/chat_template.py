@@ -40,6 +40,7 @@ such a conversation with ``OmniProcessor``).
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from tokenizers import AddedToken
@@ -123,6 +124,31 @@ CHAT_TEMPLATE = """
 """
 
 
+# sha256 of the templates earlier Omni versions saved (before tools): a folder holding one gets
+# the current template when its tokenizer is attached, so a model trained on from an older
+# checkpoint ships a template that renders tools; a template set by hand is kept.
+EARLIER_TEMPLATES = frozenset(
+    {
+        "ef7bcea382cd5182cb66647db309d9e1358cd78983b43d636549897912a11479",
+        "99da2d0de0892981649893436087289cac35549d91937e0d5386f97bb6977e90",
+    }
+)
+
+
+def _current(template: str | dict[str, str] | None) -> str | dict[str, str] | None:
+    """``template`` with an earlier Omni template (alone or as the ``default`` of several)
+    replaced by the current one."""
+
+    def earlier(text: object) -> bool:
+        return (
+            isinstance(text, str) and hashlib.sha256(text.encode()).hexdigest() in EARLIER_TEMPLATES
+        )
+
+    if isinstance(template, dict):
+        return {k: CHAT_TEMPLATE if earlier(v) else v for k, v in template.items()}
+    return CHAT_TEMPLATE if earlier(template) else template
+
+
 def stand_in(name: str) -> str:
     """The tokenizer's name for the unified id of a special the text vocabulary already has."""
     return f"[omni]{name}"
@@ -143,8 +169,9 @@ def text_block_size(tokenizer: Any, layout: VocabLayout) -> int:
 def attach_chat_template(tokenizer: Any, layout: VocabLayout) -> Any:
     """``tokenizer`` knowing Omni's specials at their unified ids, with the chat template.
 
-    A tokenizer that already has both is returned as it is (a template set by hand is kept);
-    otherwise a copy is changed, so the caller's tokenizer (often shared) keeps its length.
+    A tokenizer that already has both is returned as it is (a template set by hand is kept,
+    an earlier Omni template is brought up to date); otherwise a copy is changed, so the
+    caller's tokenizer (often shared) keeps its length.
     """
     text_size = text_block_size(tokenizer, layout)
     if text_size != layout.text_size:
@@ -153,9 +180,11 @@ def attach_chat_template(tokenizer: Any, layout: VocabLayout) -> Any:
             f"expects {layout.text_size}: they come from different models"
         )
     attached = text_size != len(tokenizer)
-    if attached and tokenizer.chat_template is not None:
+    template = _current(tokenizer.chat_template)
+    if attached and template is not None and template == tokenizer.chat_template:
         return tokenizer
     tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.chat_template = template
     if not attached:
         known = tokenizer.get_vocab()
         names = [stand_in(name) if name in known else name for name in layout.specials]

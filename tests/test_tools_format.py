@@ -158,3 +158,23 @@ def test_argument_types_are_checked_against_the_schema():
 def test_bad_tool_turns_and_schemas_name_the_problem(build, error):
     with pytest.raises(ValueError, match=error):
         build()
+
+
+def test_an_earlier_omni_template_is_brought_up_to_date_and_a_hand_set_one_kept(pipe, monkeypatch):
+    import hashlib
+
+    import omni.chat_template as chat_template
+
+    earlier = "{{ 'the template of an earlier Omni version' }}"
+    digest = hashlib.sha256(earlier.encode()).hexdigest()
+    monkeypatch.setattr(chat_template, "EARLIER_TEMPLATES", frozenset({digest}))
+    tokenizer = attach_chat_template(pipe.processor.tokenizer, pipe.layout)
+    tokenizer.chat_template = earlier
+    upgraded = attach_chat_template(tokenizer, pipe.layout)
+    assert upgraded.chat_template == chat_template.CHAT_TEMPLATE
+    assert tokenizer.chat_template == earlier  # the caller's tokenizer is left as it was
+    tokenizer.chat_template = {"default": earlier, "backbone": "{{ 'own' }}"}
+    both = attach_chat_template(tokenizer, pipe.layout).chat_template
+    assert both == {"default": chat_template.CHAT_TEMPLATE, "backbone": "{{ 'own' }}"}
+    tokenizer.chat_template = "{{ 'set by hand' }}"
+    assert attach_chat_template(tokenizer, pipe.layout) is tokenizer
