@@ -60,6 +60,22 @@ def test_generate_with_tools_puts_them_in_the_prompt_and_parses_calls(pipe):
     assert with_tools.tool_calls == []  # a random micro model writes no call
 
 
+def test_an_answer_is_parsed_for_calls_against_its_own_rows_tools(pipe):
+    from omni.decoding import DecodeStats
+    from omni.planning import finish, plan
+    from omni.sequence import Sample, Text, Turn
+
+    request = plan(pipe, ["plain", Sample([Turn("user", [Text("add")])], tools=[add])], "text", {})
+    said = "sure " + render_call("add", {"a": 2, "b": 3})
+    ids = pipe.tokenizer.encode(said, add_special_tokens=False)
+    plain, called = (finish(pipe, ids, DecodeStats(), request, row) for row in (0, 1))
+    assert plain.text == said and plain.tool_calls == []  # that row was given no tools
+    assert called.text == "sure"
+    assert [(c.name, c.arguments, c.ok) for c in called.tool_calls] == [
+        ("add", {"a": 2, "b": 3}, True)
+    ]
+
+
 def test_bad_tools_are_refused_before_decoding(pipe):
     with pytest.raises(ValueError, match="tools must be a list"):
         omni.generate("hi", model=pipe, tools=add)
