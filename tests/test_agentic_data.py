@@ -156,3 +156,12 @@ def test_a_micro_stage_trains_on_the_agentic_manifest_end_to_end(tmp_path):
     batch = build_packer(recipe, {"agentic": str(manifest)}, processor, None).next_batch(4)
     trained = batch.input_ids[batch.labels != IGNORE_INDEX].tolist()
     assert "<tool_call>" in processor.tokenizer.decode(trained)
+
+
+def test_the_data_command_writes_the_manifest_and_counts_it(tmp_path, capsys):
+    from omni.cli import main
+
+    assert main(["data", "agentic", "--out", str(tmp_path), "--n", "30", "--seed", "2"]) == 0
+    assert len((tmp_path / "manifest.jsonl").read_text().splitlines()) == 30
+    assert "wrote 30 samples" in capsys.readouterr().out
+    assert main(["data", "agentic", "--out", str(tmp_path), "--n", "0"]) == 2

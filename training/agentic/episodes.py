@@ -35,8 +35,9 @@ UNIT_NAMES = {
     "ko": {"mm": "밀리미터", "cm": "센티미터", "m": "미터", "km": "킬로미터", "g": "그램",
            "kg": "킬로그램", "s": "초", "min": "분", "h": "시간"},
 }  # fmt: skip
-# (from, to) pairs whose results stay whole numbers for whole values.
 Answer = Callable[[list[dict[str, Any]]], tuple[str, list[str]]]  # results -> (text, key)
+Call = tuple[str, dict[str, Any]] | Callable[[list[dict[str, Any]]], tuple[str, dict[str, Any]]]
+# (from, to) pairs whose results stay whole numbers for whole values.
 CONVERSIONS = (("km", "m"), ("m", "cm"), ("cm", "mm"), ("kg", "g"), ("h", "min"), ("min", "s"))
 
 
@@ -71,7 +72,7 @@ def finish(
     lang: str,
     state: State,
     opening: str,
-    calls: list[tuple[str, dict[str, Any]]],
+    calls: list[Call],
     answer: Answer,
     reveals: list[tuple[str, str]] | None = None,
 ) -> Episode:
@@ -88,10 +89,12 @@ def finish(
 
 
 def pick(rng: np.random.Generator, options: Any) -> Any:
+    """One of ``options``, drawn by ``rng``."""
     return options[int(rng.integers(len(options)))]
 
 
 def colour_word(colour: str, lang: str) -> str:
+    """A colour as an adjective of ``lang``."""
     return colour if lang == "en" else KO_COLOUR_ADJ[colour]
 
 
@@ -116,8 +119,7 @@ def count_episode(rng: np.random.Generator, lang: str, state: State) -> Episode:
         else f"장면에 {KO_COLOUR_ADJ[colour]} 도형이 몇 개 있어요?"
     )
     calls = [("count_objects", {"colour": colour})]
-    return finish("tool_call", lang, state, opening, calls,
-                   count_answer(lang, colour))  # fmt: skip
+    return finish("tool_call", lang, state, opening, calls, count_answer(lang, colour))
 
 
 def find_episode(rng: np.random.Generator, lang: str, state: State) -> Episode:
