@@ -28,7 +28,8 @@ Message content is a string or a list of items (transformers' convention):
 Tools follow transformers' ``tools=`` convention (JSON-schema functions); they are rendered
 first, as a system turn of their own, one signature line each (``omni.tools``). An assistant
 message's ``tool_calls`` (``[{"type": "function", "function": {"name", "arguments"}}]``, the
-arguments a dict) follow its content; a ``tool`` message's content (a string) is the result.
+arguments a dict) follow its content; a ``tool`` message's content (a string, or text items)
+is the result.
 
 An assistant message's reasoning is ``thinking`` (or Qwen3's ``reasoning_content``).
 ``enable_thinking=True`` opens a think block after the generation prompt, like the
@@ -79,7 +80,11 @@ CHAT_TEMPLATE = """
         <think>{{ think }}</think>
     {%- endif -%}
     {%- if message.role == 'tool' -%}
-        <tool_response>{{- message.content -}}</tool_response>
+        <tool_response>
+        {%- if message.content is string -%}{{- message.content -}}
+        {%- else -%}{%- for item in message.content -%}{{- item.text -}}{%- endfor -%}
+        {%- endif -%}
+        </tool_response>
     {%- elif message.content is string -%}
         {{- message.content -}}
     {%- elif message.content is not none -%}

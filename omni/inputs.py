@@ -259,6 +259,8 @@ def _turn(message: dict[str, Any], sample_rate: int | None) -> Turn:
         raise ValueError(f"unknown role {role!r} in a chat message; expected one of {CHAT_ROLES}")
     content = message.get("content") or ""
     if role == "tool":
+        if isinstance(content, list):
+            content = "".join(item.get("text", "") for item in content if isinstance(item, dict))
         return Turn(role, [ToolResult(str(content), message.get("name", ""))])
     calls = message.get("tool_calls") or []
     items = content if isinstance(content, list) else [content]

@@ -88,6 +88,22 @@ def test_chat_template_renders_tools_calls_and_results_as_the_processor(pipe):
     )
 
 
+def test_a_tool_message_of_text_items_reads_as_its_text(pipe):
+    from omni.inputs import to_sample
+
+    tokenizer = attach_chat_template(pipe.processor.tokenizer, pipe.layout)
+    messages = [dict(m) for m in MESSAGES]
+    messages[2] = {"role": "tool", "content": [{"type": "text", "text": '{"count": 2}'}]}
+    sample = to_sample(messages)
+    sample.tools = [COUNT, add]
+    assert sample.turns[2].segments == [ToolResult('{"count": 2}')]
+    expected = pipe.processor.encode(sample, add_generation_prompt=True).input_ids
+    ids = tokenizer.apply_chat_template(
+        messages, tools=[COUNT, add], add_generation_prompt=True, return_dict=False
+    )
+    assert ids == expected
+
+
 def test_loss_covers_the_calls_and_the_answer_but_not_tools_or_results(pipe):
     processor = pipe.processor
     encoded = processor.encode(conversation())
