@@ -5,7 +5,8 @@ with the record's tools executed by their simulators on its hidden scene and the
 simulator revealing the rest of the request; it is judged by the simulator's success check
 (``training.agentic.episode_success``):
 
-- ``call_validity``: the share of the model's calls that parse and fit their schema;
+- ``call_validity``: the share of an answer's calls that parse and fit their schema (answers
+  without a call leave it out), averaged over answers;
 - ``argument_match``: the share of the expected calls made with exactly the expected name
   and arguments, in order;
 - ``success``: the model answered and the episode succeeded.
