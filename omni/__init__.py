@@ -14,6 +14,7 @@ _EXPORTS = {
     "OmniConfig": "omni.config",
     "generate": "omni.generation",
     "generate_batch": "omni.generation",
+    "generate_with_tools": "omni.generation",
     "load": "omni.generation",
     "stream": "omni.generation",
     "OmniForConditionalGeneration": "omni.modeling",
@@ -27,6 +28,8 @@ _EXPORTS = {
     "Image": "omni.sequence",
     "Sample": "omni.sequence",
     "Text": "omni.sequence",
+    "ToolCall": "omni.sequence",
+    "ToolResult": "omni.sequence",
     "Turn": "omni.sequence",
     "Video": "omni.sequence",
     "VocabLayout": "omni.vocab",
@@ -45,11 +48,14 @@ __all__ = [
     "Sample",
     "StreamEvent",
     "Text",
+    "ToolCall",
+    "ToolResult",
     "Turn",
     "Video",
     "VocabLayout",
     "generate",
     "generate_batch",
+    "generate_with_tools",
     "load",
     "stream",
 ]
@@ -60,11 +66,11 @@ importlib.import_module("omni.modeling")
 
 if TYPE_CHECKING:
     from omni.config import OmniConfig
-    from omni.generation import generate, generate_batch, load, stream
+    from omni.generation import generate, generate_batch, generate_with_tools, load, stream
     from omni.modeling import OmniForConditionalGeneration, OmniOutput
     from omni.pipeline import GenerationResult, OmniPipeline, StreamEvent
     from omni.processor import OmniBatch, OmniProcessor
-    from omni.sequence import Audio, Image, Sample, Text, Turn, Video
+    from omni.sequence import Audio, Image, Sample, Text, ToolCall, ToolResult, Turn, Video
     from omni.vocab import VocabLayout
 
 

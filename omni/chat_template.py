@@ -25,6 +25,12 @@ Message content is a string or a list of items (transformers' convention):
 - ``{"type": "video", "timestamps": [s, ...], "tokens_per_frame": n}``: per sampled frame its
   time as text (``"0.5s"``) and n pads, between ``<|video_start|>`` and ``<|video_end|>``.
 
+Tools follow transformers' ``tools=`` convention (JSON-schema functions); they are rendered
+first, as a system turn of their own, one signature line each (``omni.tools``). An assistant
+message's ``tool_calls`` (``[{"type": "function", "function": {"name", "arguments"}}]``, the
+arguments a dict) follow its content; a ``tool`` message's content (a string, or text items)
+is the result.
+
 An assistant message's reasoning is ``thinking`` (or Qwen3's ``reasoning_content``).
 ``enable_thinking=True`` opens a think block after the generation prompt, like the
 processor's ``think=True``. Image or audio items in assistant turns are answers made of
@@ -35,6 +41,7 @@ such a conversation with ``OmniProcessor``).
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from tokenizers import AddedToken
@@ -44,11 +51,27 @@ from omni.vocab import VocabLayout
 # Every tag strips the whitespace around it ({%- -%}), so the layout below renders nothing of
 # its own: byte-level BPE would keep every space and newline.
 CHAT_TEMPLATE = """
+{%- if tools -%}
+    <|system|><tools>
+    {%- for tool in tools -%}
+        {%- set f = tool.function if tool.function is defined else tool -%}
+        {%- set params = f.parameters | default({}) -%}
+        {%- if not loop.first -%}{{- '\\n' -}}{%- endif -%}
+        {{- f.name -}}(
+        {%- for name, spec in (params.properties | default({})) | items -%}
+            {%- if not loop.first -%}{{- ', ' -}}{%- endif -%}
+            {{- name -}}{%- if name not in (params.required | default([])) -%}?{%- endif -%}:{{- ' ' -}}
+            {%- if spec.enum is defined -%}{{- spec.enum | join('|') -}}{%- else -%}{{- spec.type | default('any') -}}{%- endif -%}
+        {%- endfor -%}
+        ):{{- ' ' ~ (f.description | default('')) -}}
+    {%- endfor -%}
+    </tools><|endofturn|>
+{%- endif -%}
 {%- for message in messages -%}
-    {%- if message.role not in ['system', 'user', 'assistant'] -%}
-        {{- raise_exception('unknown role ' ~ message.role ~ ': Omni chats have system, user and assistant turns') -}}
+    {%- if message.role not in ['system', 'user', 'assistant', 'tool'] -%}
+        {{- raise_exception('unknown role ' ~ message.role ~ ': Omni chats have system, user, assistant and tool turns') -}}
     {%- endif -%}
-    <|{{ message.role }}|>
+    <|{{ 'user' if message.role == 'tool' else message.role }}|>
     {%- set think = message.thinking | default(message.reasoning_content) -%}
     {%- if think is defined and think is not none -%}
         {%- if message.role != 'assistant' -%}
@@ -56,7 +79,13 @@ CHAT_TEMPLATE = """
         {%- endif -%}
         <think>{{ think }}</think>
     {%- endif -%}
-    {%- if message.content is string -%}
+    {%- if message.role == 'tool' -%}
+        <tool_response>
+        {%- if message.content is string -%}{{- message.content -}}
+        {%- else -%}{%- for item in message.content -%}{{- item.text -}}{%- endfor -%}
+        {%- endif -%}
+        </tool_response>
+    {%- elif message.content is string -%}
         {{- message.content -}}
     {%- elif message.content is not none -%}
         {%- for item in message.content -%}
@@ -81,6 +110,16 @@ CHAT_TEMPLATE = """
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
+    {%- for call in message.tool_calls | default([]) -%}
+        {%- if message.role != 'assistant' -%}
+            {{- raise_exception('only assistant turns may carry tool calls') -}}
+        {%- endif -%}
+        {%- set f = call.function if call.function is defined else call -%}
+        {%- if f.arguments is string -%}
+            {{- raise_exception('tool call arguments must be a dict, not a JSON string') -}}
+        {%- endif -%}
+        <tool_call>{{- {'name': f.name, 'arguments': f.arguments | default({})} | tojson -}}</tool_call>
+    {%- endfor -%}
     <|endofturn|>
 {%- endfor -%}
 {%- if add_generation_prompt -%}
@@ -88,6 +127,31 @@ CHAT_TEMPLATE = """
     {%- if enable_thinking | default(false) -%}<think>{%- endif -%}
 {%- endif -%}
 """
+
+
+# sha256 of the templates earlier Omni versions saved (before tools): a folder holding one gets
+# the current template when its tokenizer is attached, so a model trained on from an older
+# checkpoint ships a template that renders tools; a template set by hand is kept.
+EARLIER_TEMPLATES = frozenset(
+    {
+        "ef7bcea382cd5182cb66647db309d9e1358cd78983b43d636549897912a11479",
+        "99da2d0de0892981649893436087289cac35549d91937e0d5386f97bb6977e90",
+    }
+)
+
+
+def _current(template: str | dict[str, str] | None) -> str | dict[str, str] | None:
+    """``template`` with an earlier Omni template (alone or as the ``default`` of several)
+    replaced by the current one."""
+
+    def earlier(text: object) -> bool:
+        return (
+            isinstance(text, str) and hashlib.sha256(text.encode()).hexdigest() in EARLIER_TEMPLATES
+        )
+
+    if isinstance(template, dict):
+        return {k: CHAT_TEMPLATE if earlier(v) else v for k, v in template.items()}
+    return CHAT_TEMPLATE if earlier(template) else template
 
 
 def stand_in(name: str) -> str:
@@ -110,8 +174,9 @@ def text_block_size(tokenizer: Any, layout: VocabLayout) -> int:
 def attach_chat_template(tokenizer: Any, layout: VocabLayout) -> Any:
     """``tokenizer`` knowing Omni's specials at their unified ids, with the chat template.
 
-    A tokenizer that already has both is returned as it is (a template set by hand is kept);
-    otherwise a copy is changed, so the caller's tokenizer (often shared) keeps its length.
+    A tokenizer that already has both is returned as it is (a template set by hand is kept,
+    an earlier Omni template is brought up to date); otherwise a copy is changed, so the
+    caller's tokenizer (often shared) keeps its length.
     """
     text_size = text_block_size(tokenizer, layout)
     if text_size != layout.text_size:
@@ -120,9 +185,11 @@ def attach_chat_template(tokenizer: Any, layout: VocabLayout) -> Any:
             f"expects {layout.text_size}: they come from different models"
         )
     attached = text_size != len(tokenizer)
-    if attached and tokenizer.chat_template is not None:
+    template = _current(tokenizer.chat_template)
+    if attached and template is not None and template == tokenizer.chat_template:
         return tokenizer
     tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.chat_template = template
     if not attached:
         known = tokenizer.get_vocab()
         names = [stand_in(name) if name in known else name for name in layout.specials]

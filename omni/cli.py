@@ -18,6 +18,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("build",), "omni.build_cli", "build an Omni pipeline folder over a pretrained causal LM"),
     (("convert", "hcx-omni"), "omni.convert_cli", "import the official HyperCLOVA X Omni 8B"),
     (("data", "toyworld"), "training.toyworld.cli", "write the synthetic bilingual world"),
+    (("data", "agentic"), "training.agentic.cli", "write tool-use episodes and safety prompts"),
     (
         ("train", "tokenizer"),
         "tokenizers_mm.cli",

@@ -8,7 +8,9 @@ any image or audio; the reasoning comes back in ``result.thinking``, apart from
 ``result.text``), ``speculative`` (MTP self-speculative decoding; on by default where the model
 has MTP, drafting only while drafts pay, in batches too), ``draft_tokens`` (1 to 4: the length
 of each chain of MTP drafts; None chooses it from the measured acceptance), ``compiled`` (plain
-decoding on a static KV cache with a ``torch.compile``d step, ``omni.compiled``), ``sample_rate`` (for raw waveforms in ``inputs``).
+decoding on a static KV cache with a ``torch.compile``d step, ``omni.compiled``), ``sample_rate`` (for raw waveforms in ``inputs``),
+``tools`` (JSON-schema functions or Python functions the model may call: the calls come back
+parsed and checked in ``result.tool_calls``; ``omni.generate_with_tools`` also runs them).
 They are checked together, before any decoding, by ``omni.options.GenerationOptions``.
 
 The model's device and dtype are chosen once, by ``omni.load(path, device=..., dtype=...)``;
@@ -97,6 +99,20 @@ def generate_batch(
 ) -> list[GenerationResult]:
     """Answer several requests in one padded batch; greedy results equal one-at-a-time."""
     return _pipeline(model).generate_batch(requests, out_modality, **options)
+
+
+def generate_with_tools(
+    inputs: Any,
+    tools: list[Any],
+    model: OmniPipeline | str | Path | None = None,
+    **options: Any,
+) -> Any:
+    """Answer ``inputs`` calling ``tools`` (functions or ``(schema, callable)`` pairs) as the
+    model asks: ``omni.tool_loop.run_with_tools`` (``max_steps``, ``timeout_s``, ``user``);
+    returns its ``ToolRun``."""
+    from omni.tool_loop import run_with_tools
+
+    return run_with_tools(_pipeline(model), inputs, tools, **options)
 
 
 def stream(

@@ -28,8 +28,18 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from omni.common.audio import read_audio
-from omni.sequence import Audio, Image, Sample, Segment, Text, Turn, Video
-from omni.vocab import ROLES
+from omni.sequence import (
+    CHAT_ROLES,
+    Audio,
+    Image,
+    Sample,
+    Segment,
+    Text,
+    ToolCall,
+    ToolResult,
+    Turn,
+    Video,
+)
 
 __all__ = ["read_audio", "segment_from_bytes", "segment_from_file", "to_sample", "to_segment"]
 
@@ -242,9 +252,20 @@ def _is_chat(inputs: Any) -> bool:
 
 
 def _turn(message: dict[str, Any], sample_rate: int | None) -> Turn:
+    """One chat message -> one turn; a ``tool`` message's content is its result, and an
+    assistant's ``tool_calls`` (transformers' form) follow its content."""
     role = message["role"]
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r} in a chat message; expected one of {ROLES}")
-    content = message.get("content", "")
+    if role not in CHAT_ROLES:
+        raise ValueError(f"unknown role {role!r} in a chat message; expected one of {CHAT_ROLES}")
+    content = message.get("content") or ""
+    if role == "tool":
+        if isinstance(content, list):
+            content = "".join(item.get("text", "") for item in content if isinstance(item, dict))
+        return Turn(role, [ToolResult(str(content), message.get("name", ""))])
+    calls = message.get("tool_calls") or []
     items = content if isinstance(content, list) else [content]
-    return Turn(role, [to_segment(item, sample_rate) for item in items])
+    segments = [to_segment(item, sample_rate) for item in items if item != "" or not calls]
+    for call in calls:
+        function = call.get("function", call)
+        segments.append(ToolCall(function.get("name", ""), function.get("arguments", {})))
+    return Turn(role, segments)

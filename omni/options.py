@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from omni.decoding import MAX_DRAFT_TOKENS, Sampling
+from omni.tools import tool_schemas
 
 DTYPES = {
     "float32": torch.float32,
@@ -46,6 +47,7 @@ class GenerationOptions:
     draft_tokens: int | None = None
     compiled: bool = False
     sample_rate: int | None = None
+    tools: Any = None
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> GenerationOptions:
@@ -81,6 +83,12 @@ class GenerationOptions:
             raise ValueError(f"compiled must be True or False, got {self.compiled!r}")
         if self.compiled and self.speculative:
             raise ValueError("compiled=True decodes plainly: it cannot be speculative")
+        if self.tools is not None:
+            if not isinstance(self.tools, (list, tuple)):
+                raise ValueError(
+                    f"tools must be a list of schemas or functions, got {self.tools!r}"
+                )
+            tool_schemas(list(self.tools))
         if self.draft_tokens is not None:
             _integer("draft_tokens", self.draft_tokens, minimum=1)
             if self.draft_tokens > MAX_DRAFT_TOKENS:

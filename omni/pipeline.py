@@ -109,7 +109,10 @@ class OmniPipeline:
         for _ in request.columns():
             pass
         decoder = request.decoder
-        return [finish(self, answer, decoder.stats, request) for answer in decoder.answers]
+        return [
+            finish(self, answer, decoder.stats, request, row)
+            for row, answer in enumerate(decoder.answers)
+        ]
 
     def stream(
         self, inputs: Any, out_modality: str = "text", **options: Any

@@ -7,6 +7,7 @@ voice is a ``ValueError`` before the model runs.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from omni.options import GenerationOptions
 from omni.processor import OmniBatch
 from omni.results import GenerationResult
 from omni.speculation import SpeculationPolicy, speculative_columns
+from omni.tools import parse_tool_calls, tool_schemas
 
 OUT_MODALITIES = ("text", "image", "audio", "auto")
 
@@ -35,6 +37,7 @@ class GenerationPlan:
     speculative: bool
     voice: Any
     policy: SpeculationPolicy | None = None
+    tools: list[list[dict[str, Any]]] = field(default_factory=list)  # per row; [] for none
     started: float = field(default_factory=time.perf_counter)
 
     def columns(self) -> Iterator[Column]:
@@ -74,6 +77,10 @@ def plan(
     if out_modality in ("audio", "auto") and "audio" in pipe.decoders:
         voice = resolve_voice(options.voice, pipe.decoders["audio"])
     samples = [to_sample(r, options.sample_rate) for r in requests]
+    if options.tools is not None:
+        schemas = tool_schemas(list(options.tools))
+        samples = [dataclasses.replace(s, tools=schemas) for s in samples]
+    tools = [tool_schemas(s.tools) for s in samples]
     batch = pipe.processor(
         samples, padding_side="left", add_generation_prompt=True, think=options.think
     )
@@ -94,7 +101,7 @@ def plan(
         policy = SpeculationPolicy(depth=options.draft_tokens)
     elif speculative:
         policy = pipe.speculation.setdefault(out_modality, SpeculationPolicy())
-    return GenerationPlan(options, batch, decoder, speculative, voice, policy)
+    return GenerationPlan(options, batch, decoder, speculative, voice, policy, tools)
 
 
 def resolve_voice(voice: Any, vocoder: Any) -> Any:
@@ -143,13 +150,16 @@ def text_of(pipe: Any, ids: list[int]) -> str:
 
 
 def finish(
-    pipe: Any, answer: list[int], stats: DecodeStats, plan: GenerationPlan
+    pipe: Any, answer: list[int], stats: DecodeStats, plan: GenerationPlan, row: int = 0
 ) -> GenerationResult:
-    """The result of one decoded answer: text, reasoning, decoded media, timings and usage."""
+    """The result of one decoded answer (row ``row`` of the batch): text, reasoning, tool
+    calls, decoded media, timings and usage."""
     said, reasoning = split_thinking(answer, pipe.layout, plan.options.think)
     result = GenerationResult(
         text=text_of(pipe, said), thinking=text_of(pipe, reasoning), tokens=list(answer)
     )
+    if plan.tools and plan.tools[row]:
+        result.text, result.tool_calls = parse_tool_calls(result.text, plan.tools[row])
     decode_start = time.perf_counter()
     for block in BlockCodec(pipe.layout).blocks(answer):
         if isinstance(block, ImageBlock) and "image" in pipe.decoders:

@@ -12,19 +12,23 @@ sequence order, and the model scatters the encoder output into the pad positions
 image is ``<|dimg_start|> <|ratio_r|> (row codes <|dimg_eol|>) x rows <|dimg_eoi|> <|dimg_end|>``,
 the layout HyperCLOVA X Omni uses; discrete audio is ``<|daud_start|> units <|daud_end|>``.
 A video is ``<|video_start|>`` then, per sampled frame, its timestamp as text and the frame's
-slots, then ``<|video_end|>``.
+slots, then ``<|video_end|>``. A sample's tools come first, as a system turn of their own;
+tool calls and results are text written by ``omni.tools`` (a run of them tokenized as one
+string, as the chat template renders it), and a ``tool`` turn has the ``<|user|>`` marker.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 import torch
 
 from omni.blocks import BlockCodec
 from omni.chat_template import text_block_size
-from omni.sequence import Audio, Image, Sample, Segment, Text, Turn, Video
+from omni.sequence import Audio, Image, Sample, Segment, Text, ToolCall, ToolResult, Turn, Video
+from omni.tools import TOOL_TURN_MARKER, render_call, render_result, render_tools, tool_schemas
 from omni.vocab import PLACEHOLDERS, VocabLayout
 
 IGNORE_INDEX = -100
@@ -133,16 +137,24 @@ class OmniProcessor:
             raise ValueError(f"unknown loss policy {loss_on!r}; expected one of {LOSS_POLICIES}")
         turns = sample.turns if isinstance(sample, Sample) else sample
         out = EncodedSample([], [], {})
+        if isinstance(sample, Sample) and sample.tools:
+            tools_text = Text(render_tools(tool_schemas(sample.tools)))
+            turns = [Turn("system", [tools_text]), *turns]
         for turn in turns:
             if not isinstance(turn, Turn):
                 raise ValueError(f"a sample is a list of Turn objects, got {type(turn).__name__}")
             trained = turn.loss if turn.loss is not None else self._default_loss(turn, loss_on)
-            self._append(out, [self.layout.role_id(turn.role)], False)
+            marker = TOOL_TURN_MARKER if turn.role == "tool" else turn.role
+            self._append(out, [self.layout.role_id(marker)], False)
             if turn.think is not None:
                 ids = [self.layout.special_id("<think>"), *self._text_ids(turn.think)]
                 self._append(out, [*ids, self.layout.special_id("</think>")], trained)
-            for segment in turn.segments:
-                self._encode_segment(out, segment, turn.role, trained)
+            for is_tool, run in groupby(turn.segments, key=_is_tool_segment):
+                if is_tool:
+                    self._append(out, self._text_ids("".join(map(_tool_text, run))), trained)
+                    continue
+                for segment in run:
+                    self._encode_segment(out, segment, turn.role, trained)
             self._append(out, [self.layout.special_id("<|endofturn|>")], trained)
         if add_generation_prompt:
             self._append(out, [self.layout.role_id("assistant")], False)
@@ -313,6 +325,16 @@ class OmniProcessor:
             positions[r, cursor:] = torch.arange(row_length - cursor)
         ordered = [sample for row in rows for sample in row]
         return OmniBatch(ids, labels, None, positions, _merge_media(ordered))
+
+
+def _is_tool_segment(segment: Segment) -> bool:
+    return isinstance(segment, (ToolCall, ToolResult))
+
+
+def _tool_text(segment: ToolCall | ToolResult) -> str:
+    if isinstance(segment, ToolCall):
+        return render_call(segment.name, segment.arguments)
+    return render_result(segment.content)
 
 
 def _merge_media(encoded: list[EncodedSample]) -> dict[str, list[Any]]:

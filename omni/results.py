@@ -14,7 +14,9 @@ class GenerationResult:
     """One answer: its text, reasoning, image and audio (any may be empty), ids and figures.
 
     ``text`` is the answer only; with ``think=True`` the reasoning before ``</think>`` is in
-    ``thinking``."""
+    ``thinking``. With ``tools=`` the tool calls are parsed out of the text into ``tool_calls``
+    (``omni.tools.ParsedToolCall``, each checked against its schema; a malformed one says why
+    in its ``error``)."""
 
     text: str = ""
     image: PILImage.Image | None = None
@@ -25,6 +27,7 @@ class GenerationResult:
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
     thinking: str = ""
+    tool_calls: list[Any] = field(default_factory=list)
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""Samples: a list of turns, each a role plus segments of text, image, audio or video.
+"""Samples: a list of turns, each a role plus segments of text, image, audio, video or tools.
 
 This is the one sample format of the project: manifests on disk (JSONL, see the README), the
 processor, the trainer and ``omni.generate`` all speak it. Media stay as references (paths,
-PIL images, waveforms) until the processor needs them.
+PIL images, waveforms) until the processor needs them. A sample may name ``tools`` (JSON-schema
+functions, ``omni.tools``); assistant turns then hold ``ToolCall`` segments and ``tool`` turns
+hold the ``ToolResult`` of each call.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from omni.vocab import ROLES
 
 MODES = ("continuous", "discrete", "both")
+CHAT_ROLES = (*ROLES, "tool")  # a tool turn has no role token of its own (omni.tools)
 
 
 def _check_mode(mode: str | None) -> None:
@@ -81,8 +84,37 @@ class Video:
             raise ValueError("a Video segment can only be continuous (no video codes exist)")
 
 
-Segment = Text | Image | Audio | Video
-SEGMENT_TYPES = {"text": Text, "image": Image, "audio": Audio, "video": Video}
+@dataclass
+class ToolCall:
+    """An assistant's call of a tool: its name and JSON arguments."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("a ToolCall needs the tool's name")
+        if not isinstance(self.arguments, dict):
+            raise ValueError(f"the arguments of tool call {self.name!r} must be a dict")
+
+
+@dataclass
+class ToolResult:
+    """What a tool returned (or the error it raised), as text, in a ``tool`` turn."""
+
+    content: str
+    name: str = ""
+
+
+Segment = Text | Image | Audio | Video | ToolCall | ToolResult
+SEGMENT_TYPES = {
+    "text": Text,
+    "image": Image,
+    "audio": Audio,
+    "video": Video,
+    "tool_call": ToolCall,
+    "tool_result": ToolResult,
+}
 
 
 @dataclass
@@ -95,26 +127,33 @@ class Turn:
     loss: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"unknown role {self.role!r}; expected one of {ROLES}")
+        if self.role not in CHAT_ROLES:
+            raise ValueError(f"unknown role {self.role!r}; expected one of {CHAT_ROLES}")
         for segment in self.segments:
-            if not isinstance(segment, (Text, Image, Audio, Video)):
+            if not isinstance(segment, tuple(SEGMENT_TYPES.values())):
                 raise ValueError(
                     f"unknown segment type {type(segment).__name__}; "
                     f"expected one of {sorted(SEGMENT_TYPES)}"
                 )
         if self.think is not None and self.role != "assistant":
             raise ValueError("only assistant turns may carry a think block")
+        results = [isinstance(s, ToolResult) for s in self.segments]
+        if (self.role == "tool") != (bool(results) and all(results)):
+            raise ValueError("a tool turn holds ToolResult segments, and only a tool turn does")
+        if self.role != "assistant" and any(isinstance(s, ToolCall) for s in self.segments):
+            raise ValueError("only assistant turns may hold tool calls")
 
 
 @dataclass
 class Sample:
-    """A conversation: turns plus bookkeeping (id, task name, free-form metadata)."""
+    """A conversation: turns plus bookkeeping (id, task name, free-form metadata), and the
+    JSON-schema ``tools`` its assistant may call."""
 
     turns: list[Turn]
     id: str = ""
     task: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], root: str | Path | None = None) -> Sample:
@@ -125,7 +164,8 @@ class Sample:
         for turn in data["turns"]:
             segments = [_segment_from_dict(s, root) for s in turn.get("segments", [])]
             turns.append(Turn(turn.get("role", ""), segments, turn.get("think"), turn.get("loss")))
-        return cls(turns, data.get("id", ""), data.get("task", ""), data.get("meta", {}))
+        tools = data.get("tools", [])
+        return cls(turns, data.get("id", ""), data.get("task", ""), data.get("meta", {}), tools)
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest form (media must be paths or codes to be serialisable)."""
@@ -140,7 +180,8 @@ class Sample:
             if turn.loss is not None:
                 entry["loss"] = turn.loss
             turns.append(entry)
-        return {"id": self.id, "task": self.task, "turns": turns, "meta": self.meta}
+        entry = {"id": self.id, "task": self.task, "turns": turns, "meta": self.meta}
+        return {**entry, "tools": self.tools} if self.tools else entry
 
 
 def _resolve(path: str | None, root: str | Path | None) -> str | None:
@@ -156,6 +197,10 @@ def _segment_from_dict(data: dict[str, Any], root: str | Path | None) -> Segment
     codes = torch.tensor(data["codes"]) if "codes" in data else None
     if kind == "text":
         return Text(data.get("text", ""))
+    if kind == "tool_call":
+        return ToolCall(data.get("name", ""), data.get("arguments", {}))
+    if kind == "tool_result":
+        return ToolResult(str(data.get("content", "")), data.get("name", ""))
     if kind == "image":
         source = _resolve(data.get("path"), root)
         return Image(source, codes, data.get("ratio", "1:1"), data.get("mode"))
@@ -170,6 +215,10 @@ def _segment_from_dict(data: dict[str, Any], root: str | Path | None) -> Segment
 def _segment_to_dict(segment: Segment) -> dict[str, Any]:
     if isinstance(segment, Text):
         return {"type": "text", "text": segment.text}
+    if isinstance(segment, ToolCall):
+        return {"type": "tool_call", "name": segment.name, "arguments": segment.arguments}
+    if isinstance(segment, ToolResult):
+        return {"type": "tool_result", "content": segment.content, "name": segment.name}
     kind = type(segment).__name__.lower()
     entry: dict[str, Any] = {"type": kind}
     if isinstance(segment.source, (str, Path)):

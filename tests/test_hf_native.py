@@ -156,7 +156,7 @@ def test_chat_template_renders_video_frames_as_the_processor(tokenizer, pipe):
 @pytest.mark.parametrize(
     "message,error",
     [
-        ({"role": "tool", "content": "42"}, "unknown role tool"),
+        ({"role": "robot", "content": "42"}, "unknown role robot"),
         ({"role": "user", "content": "hi", "thinking": "hm"}, "only assistant turns"),
         ({"role": "assistant", "content": [{"type": "image"}]}, "discrete answer"),
         ({"role": "user", "content": [{"type": "table"}]}, "unknown content type table"),

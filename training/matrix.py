@@ -1,6 +1,7 @@
 """The any-to-any matrix: every direction of the toy world, answered by a pipeline and judged
 by the world's checkers (``training.matrix_scores``), with 95% intervals, seconds per answer
-and MTP acceptance. ``omni eval matrix`` writes ``matrix.md`` and ``matrix.json``."""
+and MTP acceptance; on agentic data, the tool and safety directions
+(``training.matrix_agentic``). ``omni eval matrix`` writes ``matrix.md`` and ``matrix.json``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,23 @@ from typing import Any
 from training.decoder_metrics import wilson_interval
 from training.matrix_scores import DIRECTIONS, METRIC_KINDS, Direction, ScoreContext
 
-MATRIX_SPLITS = ("test", "novel", "unseen")
+MATRIX_SPLITS = ("test", "novel", "unseen", "novel-tool")
+
+
+def direction_families() -> dict[str, tuple[Direction, ...]]:
+    """The matrix's directions by the data they read: the toy world's, and the agentic ones."""
+    from training.matrix_agentic import AGENTIC_DIRECTIONS
+
+    return {"toyworld": DIRECTIONS, "agentic": AGENTIC_DIRECTIONS}
+
+
+def directions_for(records: list[dict[str, Any]]) -> tuple[Direction, ...]:
+    """Every direction of each family that has a record among ``records``, in order."""
+    chosen: tuple[Direction, ...] = ()
+    for family in direction_families().values():
+        if any(d.select(r) for d in family for r in records):
+            chosen += family
+    return chosen
 
 
 def read_split(manifest: str | Path, split: str) -> list[dict[str, Any]]:
@@ -82,7 +99,10 @@ def _prompt(record: dict[str, Any]):
 def answer(pipeline: Any, direction: Direction, record: dict, options: dict) -> tuple[Any, float]:
     """The pipeline's answer to one record, and the seconds it took (decoding included)."""
     began = time.perf_counter()
-    result = pipeline.generate(_prompt(record), out_modality=direction.out_modality, **options)
+    if direction.run is not None:
+        result = direction.run(pipeline, record, options)
+    else:
+        result = pipeline.generate(_prompt(record), out_modality=direction.out_modality, **options)
     return result, time.perf_counter() - began
 
 

@@ -1,6 +1,7 @@
-"""``omni eval matrix --model PATH --data MANIFEST --split test|novel|unseen``: the any-to-any
-matrix (``training.matrix``) as ``matrix.md`` + ``matrix.json``, with a PNG grid of the drawn
-scenes and a few WAVs of the spoken answers beside them."""
+"""``omni eval matrix --model PATH --data MANIFEST --split test|novel|unseen|novel-tool``: the
+any-to-any matrix (``training.matrix``) as ``matrix.md`` + ``matrix.json``, with a PNG grid of
+the drawn scenes and a few WAVs of the spoken answers beside them. A toy-world manifest gets
+the toy world's directions, an ``omni data agentic`` one the tool and safety directions."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="pipeline folder (default: the shipped one)")
-    parser.add_argument("--data", required=True, help="toy-world manifest.jsonl")
-    parser.add_argument("--split", default="test", help="test, novel or unseen")
+    parser.add_argument("--data", required=True, help="toy-world or agentic manifest.jsonl")
+    parser.add_argument("--split", default="test", help="test, novel, unseen or novel-tool")
     parser.add_argument("--n", type=int, default=50, help="samples per direction")
     parser.add_argument("--out", required=True, help="folder for the report")
     parser.add_argument("--directions", nargs="*", default=None, help="a subset (default: all)")
@@ -55,17 +56,26 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import omni
-    from training.matrix import read_split, run_matrix, write_report
-    from training.matrix_scores import DIRECTIONS
+    from training.matrix import (
+        direction_families,
+        directions_for,
+        read_split,
+        run_matrix,
+        write_report,
+    )
 
-    names = [d.name for d in DIRECTIONS]
+    every = [d for family in direction_families().values() for d in family]
+    names = [d.name for d in every]
     unknown = sorted(set(args.directions or []) - set(names))
     if unknown:
         raise ValueError(f"unknown directions {unknown}; the matrix has {names}")
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     records = read_split(args.data, args.split)
-    directions = tuple(d for d in DIRECTIONS if not args.directions or d.name in args.directions)
+    if args.directions:
+        directions = tuple(d for d in every if d.name in args.directions)
+    else:
+        directions = directions_for(records)
     pipeline = omni.load(args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,11 @@ METRIC_KINDS = {
     "match": "share",
     "unit_cer": "mean",
     "right_modality": "share",
+    "call_validity": "mean",
+    "argument_match": "mean",
+    "success": "share",
+    "type_accuracy": "share",
+    "over_refusal": "share",
 }
 
 
@@ -142,12 +147,15 @@ def score_auto(record: dict, result: Any, context: ScoreContext) -> dict[str, fl
 
 @dataclass(frozen=True)
 class Direction:
-    """One row group of the matrix: which records, which output modality, which scorer."""
+    """One row group of the matrix: which records, which output modality, which scorer, and
+    how a record is answered (None: one ``pipeline.generate`` of the prompt; else
+    ``run(pipeline, record, options)``, as the tool loop of ``training.matrix_agentic``)."""
 
     name: str
     select: Callable[[dict], bool]
     out_modality: str
     score: Callable[[dict, Any, ScoreContext], dict[str, float]]
+    run: Callable[[Any, dict, dict], Any] | None = None
 
 
 def _task(task: str, lang: str | None = None) -> Callable[[dict], bool]:
