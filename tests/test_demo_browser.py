@@ -24,7 +24,7 @@ import omni  # noqa: E402
 from app.backend import Settings  # noqa: E402
 from app.demo import build_demo, launch  # noqa: E402
 from app.examples import SCENE  # noqa: E402
-from omni.presets import build_micro_pipeline  # noqa: E402
+from training.evaluate import parse_caption  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -41,13 +41,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("micro-model")
-    build_micro_pipeline("micro-llama").save_pretrained(folder)
-    # Short answers and a 2-step image decoder keep the page quick on a CPU.
-    demo = build_demo(
-        omni.load(folder), "micro-llama (random)", Settings(max_new_tokens=96, steps=2)
-    )
+def url():
+    # A 2-step image decoder keeps the page quick on a CPU.
+    demo = build_demo(omni.load(), "default model", Settings(max_new_tokens=96, steps=2))
     yield launch(demo, port=free_port(), block=False)
     demo.close()
 
@@ -120,7 +116,10 @@ def test_caption_drawing_speech_bad_file_and_recovery(url, browser):
     user_turn = browser.find_element(By.CSS_SELECTOR, "#chat .user-row")
     assert user_turn.find_elements(By.TAG_NAME, "img"), "the uploaded image is not in the chat"
     assert "Describe the image." in user_turn.text
-    assert answers(browser)[0].text.strip(), "the caption answer is empty"
+    caption = answers(browser)[0].text
+    # The shipped micro model often gets attributes wrong (its card), so the page is held to a
+    # caption in the world's language: the caption parser reads objects out of it.
+    assert parse_caption(caption), f"the caption {caption!r} names no object"
     browser.save_screenshot(str(ARTIFACTS / "demo-1-caption.png"))
 
     choose_output(browser, "image")

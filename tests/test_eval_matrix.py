@@ -99,6 +99,9 @@ def test_intervals_are_wilson_for_shares_and_normal_for_means():
     assert mean == 0.9 and low == pytest.approx(0.5958, abs=1e-3) and high < 1.0
     mean, low, high = interval([0.1, 0.3], "mean")
     assert mean == pytest.approx(0.2) and low < 0.2 < high
+    # A mean of fractions never reaches past 1 (nor below 0); chrF runs to 100.
+    assert interval([0.5, 1.0], "mean") == (0.75, pytest.approx(0.26, abs=0.01), 1.0)
+    assert interval([50.0, 100.0], "mean", upper=100.0)[2] == 100.0
 
 
 def test_matrix_command_reports_every_direction_on_a_micro_pipeline(tmp_path):

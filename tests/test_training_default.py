@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_plan_reuses_components_and_trains_the_missing_ones(tmp_path):
     reused = DefaultRun(tmp_path / "run", components=ROOT / "assets").plan()
     names = [step.name for step in reused]
-    assert names == ["toyworld", "long", "reasoning", "lm", "assemble"]
+    assert names == ["toyworld", "long", "reasoning", "agentic", "lm", "assemble"]
     lm = next(step for step in reused if step.name == "lm").argv
     assert f"image={ROOT / 'assets/tokenizers/image'}" in lm and "--resume" in lm
     assert f"audio={ROOT / 'assets/decoders/vocoder'}" in lm
@@ -59,6 +59,7 @@ def test_train_default_runs_end_to_end_at_a_tiny_scale_and_resumes(tmp_path):
     ]
     argv += ["--recipe", str(ROOT / "configs/curriculum-micro.yaml"), "--samples", "42"]
     argv += ["--long-samples", "12", "--long-max-length", "900", "--steps", "1"]
+    argv += ["--agentic-samples", "30"]
     assert main(argv) == 0
     pipeline = omni.load(tmp_path / "run/pipeline")
     assert (pipeline.layout.image_codes, pipeline.layout.audio_codes) == (512, 1000)

@@ -18,7 +18,7 @@ def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float
     share = float(share)
     centre = (share + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)  # rounding can cross 0 or 1
 
 
 def mel_cepstra(

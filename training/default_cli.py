@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", default=None, help="curriculum YAML (default: the shipped one)")
     parser.add_argument("--samples", type=int, default=20000, help="toy-world samples")
     parser.add_argument("--long-samples", type=int, default=2000, help="long haystack samples")
+    parser.add_argument(
+        "--agentic-samples", type=int, default=6000, help="tool-use and safety samples"
+    )
     parser.add_argument("--long-max-length", type=int, default=1000, help="longest haystack")
     parser.add_argument("--steps", type=int, default=None, help="override every LM stage's steps")
     parser.add_argument(
@@ -44,15 +47,16 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     default = DefaultRun(
         out,
-        Path(args.components) if args.components else None,
-        args.recipe,
-        args.samples,
-        args.long_samples,
-        args.long_max_length,
-        args.steps,
-        args.component_steps,
-        args.seed,
-        args.style,
+        components=Path(args.components) if args.components else None,
+        recipe=args.recipe,
+        samples=args.samples,
+        agentic_samples=args.agentic_samples,
+        long_samples=args.long_samples,
+        long_max_length=args.long_max_length,
+        steps=args.steps,
+        component_steps=args.component_steps,
+        seed=args.seed,
+        style=args.style,
     )
     logging.basicConfig(level=logging.INFO)
     log = logging.getLogger("omni.train.default")

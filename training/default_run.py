@@ -3,7 +3,8 @@ reproducible, resumable sequence of ``omni`` commands.
 
 The run folder ``OUT`` holds everything on disk::
 
-    data/toyworld, data/long, data/reasoning      the training data
+    data/toyworld, data/long, data/reasoning,     the training data (tool use and safety:
+    data/agentic                                  omni data agentic)
     components/<name>/                            components trained here (not --components)
     lm/<stage>/                                   checkpoints, metrics.csv, final (omni train lm)
     pipeline/                                     the assembled pipeline folder (omni.load)
@@ -54,6 +55,7 @@ class DefaultRun:
     components: Path | None = None
     recipe: str | None = None
     samples: int = 20000
+    agentic_samples: int = 6000
     long_samples: int = 2000
     long_max_length: int = 1000
     steps: int | None = None
@@ -114,6 +116,7 @@ class DefaultRun:
         argv += [
             f"long={data / 'long/manifest.jsonl'}",
             f"reasoning={data / 'reasoning/manifest.jsonl'}",
+            f"agentic={data / 'agentic/manifest.jsonl'}",
         ]
         argv += ["--tokenizers", *self._modality_pairs(("image_tokenizer", "speech_tokenizer"))]
         argv += ["--decoders", *self._modality_pairs(("image_decoder", "vocoder"))]
@@ -131,10 +134,13 @@ class DefaultRun:
         world += ["--style", self.style, "--tasks", *ALL_TASKS]
         long = ["eval", "niah", "--write-long", "--out", str(data / "long")]
         long += ["--n", str(self.long_samples), "--max-length", str(self.long_max_length)]
+        agentic = ["data", "agentic", "--out", str(data / "agentic")]
+        agentic += ["--n", str(self.agentic_samples), "--seed", str(self.seed)]
         return [
             Step("toyworld", [*world, "--seed", str(self.seed)], data / "toyworld/manifest.jsonl"),
             Step("long", long, data / "long/manifest.jsonl"),
             Step("reasoning", [], data / "reasoning/manifest.jsonl"),  # a library call, below
+            Step("agentic", agentic, data / "agentic/manifest.jsonl"),
             *self._component_steps(),
             Step("lm", self._lm_argv(), self.out / "lm/sft-4-reasoning/final/config.json"),
             Step("assemble", self._assemble_argv()),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from training.decoder_metrics import wilson_interval
-from training.matrix_scores import DIRECTIONS, METRIC_KINDS, Direction, ScoreContext
+from training.matrix_scores import DIRECTIONS, METRIC_KINDS, METRIC_UPPER, Direction, ScoreContext
 
 MATRIX_SPLITS = ("test", "novel", "unseen", "novel-tool")
 
@@ -54,13 +54,14 @@ def read_split(manifest: str | Path, split: str) -> list[dict[str, Any]]:
     return records
 
 
-def interval(values: list[float], kind: str) -> tuple[float, float, float]:
-    """(mean, low, high): Wilson for shares, else mean +- 1.96 standard errors (clipped at 0)."""
+def interval(values: list[float], kind: str, upper: float = 1.0) -> tuple[float, float, float]:
+    """(mean, low, high): Wilson for shares, else mean +- 1.96 standard errors, clipped to the
+    metric's range [0, upper]."""
     mean = sum(values) / len(values)
     if kind == "share":
         return (mean, *wilson_interval(mean, len(values)))
     spread = 1.96 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return mean, max(0.0, mean - spread), mean + spread
+    return mean, max(0.0, mean - spread), min(upper, mean + spread)
 
 
 def summarise(
@@ -75,7 +76,7 @@ def summarise(
     report: dict[str, Any] = {"direction": direction, "n": len(rows), "metrics": {}}
     for metric in sorted({m for row in rows for m in row}):
         values = [row[metric] for row in rows if metric in row]
-        mean, low, high = interval(values, METRIC_KINDS[metric])
+        mean, low, high = interval(values, METRIC_KINDS[metric], METRIC_UPPER.get(metric, 1.0))
         report["metrics"][metric] = {"value": mean, "low": low, "high": high}
     report["seconds_per_answer"] = statistics.median(seconds) if seconds else None
     rates = [u["acceptance_rate"] for u in usage if u.get("acceptance_rate") is not None]

@@ -33,6 +33,7 @@ METRIC_KINDS = {
     "type_accuracy": "share",
     "over_refusal": "share",
 }
+METRIC_UPPER = {"chrf": 100.0}  # every other metric lies in [0, 1]
 
 
 @dataclass
