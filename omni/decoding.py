@@ -22,6 +22,7 @@ from transformers import DynamicCache
 
 from omni.compiled import decode_step, static_cache, whole_cache_mask
 from omni.constraints import OutputConstraint
+from omni.placement import execution_device
 from omni.processor import OmniBatch
 
 # One step of the loop: for each row of the batch, the tokens it gained in that step.
@@ -104,7 +105,7 @@ class Decoder:
     ) -> None:
         self.model = model
         self.compiled = compiled  # plain decoding on a static cache, compiled (omni.compiled)
-        self.device = model.device
+        self.device = execution_device(model)  # a model spread over devices starts there
         self.constraints = constraints
         self.sampling = sampling
         self.max_new_tokens = max_new_tokens

@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="file to write (PNG for images, WAV for audio, else text)")
     parser.add_argument("--model", help="a saved model folder (default: the shipped model)")
     add_placement_arguments(parser)
+    parser.add_argument("--device-map", help="'auto': spread the LM over the GPUs (accelerate)")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--top-p", type=float, default=1.0)
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_speculative:
         options["speculative"] = False
     output = check_output(args.output)
-    pipe = omni.load(args.model, device=args.device, dtype=args.dtype)
+    pipe = omni.load(args.model, device=args.device, dtype=args.dtype, device_map=args.device_map)
     inputs = args.input if len(args.input) > 1 else args.input[0]
     result = pipe.generate(inputs, args.out_modality, **options)
     if args.out_modality == "image" and output is not None:

@@ -29,6 +29,7 @@ import torch
 from omni.experts import check_experts, use_experts
 from omni.options import parse_device, parse_dtype
 from omni.pipeline import GenerationResult, OmniPipeline, StreamEvent
+from omni.placement import DeviceMap, check_device_map, dispatch_pipeline
 from omni.resources import shipped_path
 
 DEFAULT_MODEL = shipped_path("assets/default-model")  # the checkout's, or the wheel's copy
@@ -36,9 +37,16 @@ DEFAULT_MODEL = shipped_path("assets/default-model")  # the checkout's, or the w
 
 @lru_cache(maxsize=4)
 def _load_cached(
-    path: str, device: torch.device | None, dtype: torch.dtype | None, experts: str | None
+    path: str,
+    device: torch.device | None,
+    dtype: torch.dtype | None,
+    experts: str | None,
+    device_map: tuple | str | None = None,
+    max_memory: tuple | None = None,
 ) -> OmniPipeline:
     pipe = OmniPipeline.from_pretrained(path).to(device, dtype)
+    if device_map is not None:
+        dispatch_pipeline(pipe, device_map, dict(max_memory) if max_memory else None)
     if experts is not None:
         use_experts(pipe.model, experts)
     return pipe
@@ -49,6 +57,8 @@ def load(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     experts: str | None = None,
+    device_map: DeviceMap | None = None,
+    max_memory: dict[int | str, int | str] | None = None,
 ) -> OmniPipeline:
     """A ready pipeline: ``None`` is the shipped default model, else a saved model folder.
 
@@ -56,8 +66,14 @@ def load(
     ``"bfloat16"``, ``"float16"``, ...) place the model and its decoders; None keeps the saved
     float32 weights on the CPU. ``experts`` chooses how an MoE backbone runs its experts
     (``omni.experts``; None keeps transformers' ``"grouped_mm"``, the fastest measured).
+    ``device_map`` (``"auto"``, or a dict of module names to devices) spreads the LM over
+    several devices with accelerate, in place of ``device``; ``max_memory`` (e.g.
+    ``{0: "70GiB", "cpu": "200GiB"}``) bounds what ``"auto"`` puts on each (``omni.placement``).
     A bad name is a ``ValueError`` before anything is read.
     """
+    device_map = check_device_map(device_map, device)
+    if max_memory is not None and device_map != "auto":
+        raise ValueError("max_memory bounds device_map='auto'; pass both, or neither")
     device, dtype = parse_device(device), parse_dtype(dtype)
     if experts is not None:
         check_experts(experts)
@@ -74,7 +90,8 @@ def load(
             f"{path} is not a folder; Omni loads models saved with save_pretrained (hub names "
             f"must be downloaded to a folder first: nothing is fetched at run time)"
         )
-    return _load_cached(str(folder.resolve()), device, dtype, experts)
+    memory = tuple(sorted(max_memory.items(), key=str)) if max_memory else None
+    return _load_cached(str(folder.resolve()), device, dtype, experts, device_map, memory)
 
 
 def _pipeline(model: OmniPipeline | str | Path | None) -> OmniPipeline:

@@ -229,7 +229,7 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
                     f"{n_slots} {modality} placeholder slots in input_ids but the {modality} "
                     f"encoder produced {n_features} embeddings for {len(items)} item(s)"
                 )
-            features = torch.cat(features).to(embeds.dtype)
+            features = torch.cat(features).to(embeds.device, embeds.dtype)
             embeds = embeds.masked_scatter(slots.unsqueeze(-1), features)
         return embeds
 
