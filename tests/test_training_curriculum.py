@@ -195,7 +195,7 @@ def test_sft4_mixture_is_balanced_by_the_difficulty_estimator(tmp_path):
         "reasoning.medium",
         "reasoning.hard",
     ]
-    assert sum(e.weight for e in balanced) == pytest.approx(2.0)  # the entry's own weight
+    assert sum(e.weight for e in balanced) == pytest.approx(1.0)  # the entry's own weight
     assert balanced[0].weight < balanced[2].weight  # harder samples more often
     hard = Path(manifests["reasoning.hard"]).read_text().splitlines()
     assert hard and all('"difficulty"' in line for line in hard)
