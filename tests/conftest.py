@@ -10,6 +10,16 @@ from PIL import Image as PILImage
 torch.set_num_threads(1)  # micro models: one thread beats two on small ops
 
 
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A random micro pipeline saved to a folder (one per test module)."""
+    from omni.presets import build_micro_pipeline
+
+    folder = tmp_path_factory.mktemp("micro")
+    build_micro_pipeline("micro-llama").save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def text_tokenizer():
     from tokenizers_mm.text import micro_text_tokenizer

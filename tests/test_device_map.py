@@ -8,16 +8,8 @@ from accelerate import dispatch_model
 
 import omni
 from omni import placement
-from omni.presets import build_micro_pipeline
 
 PROMPT = "a red square"
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("micro")
-    build_micro_pipeline("micro-llama").save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from PIL import Image as PILImage
 from torch.overrides import TorchFunctionMode
 
 import omni
-from omni.presets import build_micro_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 # The modules that build tensors while a request is decoded (the processor's CPU batch is moved).
@@ -52,13 +51,6 @@ class FactoryCalls(TorchFunctionMode):
             if caller.f_code.co_filename in LOOP_FILES:
                 self.placeless.append(f"{Path(caller.f_code.co_filename).name}:{caller.f_lineno}")
         return func(*args, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("micro")
-    build_micro_pipeline("micro-llama").save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
