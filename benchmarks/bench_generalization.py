@@ -5,7 +5,11 @@ and drawing settings no component trains on), in one run.
 Image path: scenes of the split, drawn and written as the world writes them (JPEG where the
 look says so) -> image tokenizer -> image decoder at ``--steps`` steps -> the image checker:
 the share of scenes read back as the true scene (95% Wilson interval), the share read as the
-checker reads the original, attribute accuracy, and the checker's own figure on the originals.
+checker reads the original, attribute accuracy, and the checker's own figure on the originals;
+and the same scenes in the classic rendering through the same path, which bounds what a
+tokenizer that reads every style as the classic one can reach with this decoder. With
+``--reference-image-tokenizer``, how often the codes equal the reference's on the classic
+rendering of the same scene.
 
 Speech: sentences of the split, spoken by ``--voices`` voices drawn from the split's speaking
 ranges (``--clips-per-voice`` each, with the split's gain/noise/reverb/silence) -> units.
@@ -19,6 +23,7 @@ the split's voices. Speed: seconds per decoded image (batched) and the vocoder's
 factor on ``--threads`` threads.
 
     .venv/bin/python benchmarks/bench_generalization.py            # shipped assets, full size
+    .venv/bin/python benchmarks/bench_generalization.py --parts image  # the image path only
     .venv/bin/python benchmarks/bench_generalization.py --scenes 8 --voices 2 --clips-per-voice 2 \\
         --probe-clips 16 --probe-steps 5 --out /tmp/smoke.json      # a smoke test
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +50,7 @@ from training.decoder_metrics import wilson_interval
 from training.evaluate import attribute_accuracy, check_image
 from training.toyworld.language import QUESTION_TYPES, ask, describe
 from training.toyworld.looks import jpeg_roundtrip, render_look, sample_look
-from training.toyworld.scenes import sample_scene
+from training.toyworld.scenes import nearest_classic_background, render_scene, sample_scene
 from training.toyworld.speech import SAMPLE_RATE, SpeechRenderer, Voice
 from training.toyworld.styles import world_style
 from training.toyworld.voices import apply_effects, sample_effects, sample_voice
@@ -77,19 +83,35 @@ def written_images(split: str, n: int, seed: int) -> list[tuple]:
     return drawn
 
 
-def bench_image_path(args: argparse.Namespace, split: str) -> dict:
-    tokenizer = SemanticImageTokenizer.from_pretrained(args.image_tokenizer)
-    decoder = load_decoder(args.image_decoder).eval()
-    drawn = written_images(split, args.scenes, args.seed)
+def _through_path(args, tokenizer, decoder, images: list) -> tuple[list, float]:
+    """``images`` -> codes -> decoded images; and the seconds spent decoding."""
     size = decoder.config.image_size
     decoded, seconds = [], 0.0
-    for i in range(0, len(drawn), BATCH):
-        codes = tokenizer.encode([image for _, image in drawn[i : i + BATCH]])
+    for i in range(0, len(images), BATCH):
+        codes = tokenizer.encode(images[i : i + BATCH])
         start = time.perf_counter()
         with torch.no_grad():
             batch = decoder.sample(codes, size, size, args.steps, args.guidance, seed=i)
         seconds += time.perf_counter() - start
         decoded += [to_pil_image(image) for image in batch]
+    return decoded, seconds
+
+
+def classic_renderings(drawn: list[tuple], size: int) -> list:
+    """Each scene's geometry in the classic rendering (nearest classic background)."""
+    return [
+        render_scene(replace(scene, background=nearest_classic_background(scene.background)), size)
+        for scene, _ in drawn
+    ]
+
+
+def bench_image_path(args: argparse.Namespace, split: str) -> dict:
+    tokenizer = SemanticImageTokenizer.from_pretrained(args.image_tokenizer)
+    decoder = load_decoder(args.image_decoder).eval()
+    drawn = written_images(split, args.scenes, args.seed)
+    decoded, seconds = _through_path(args, tokenizer, decoder, [image for _, image in drawn])
+    classic = classic_renderings(drawn, tokenizer.encoder.image_size)
+    from_classic, _ = _through_path(args, tokenizer, decoder, classic)
     truth = [scene.attributes for scene, _ in drawn]
     read_original = [set(check_image(image)) for _, image in drawn]
     read_decoded = [set(check_image(image)) for image in decoded]
@@ -103,7 +125,38 @@ def bench_image_path(args: argparse.Namespace, split: str) -> dict:
         "attribute_accuracy": round(
             float(np.mean([attribute_accuracy(r, t) for r, t in zip(read_decoded, truth)])), 3
         ),
+        # the same scenes in the classic rendering through the same path: what a perfectly
+        # style-invariant tokenizer would reach with this decoder
+        "same_scene_from_classic_rendering": _share(
+            [set(check_image(image)) == t for image, t in zip(from_classic, truth)]
+        ),
         "seconds_per_image_batched": round(seconds / len(drawn), 4),
+        **_code_agreement(args, tokenizer, drawn, classic),
+    }
+
+
+def _encode_all(tokenizer: SemanticImageTokenizer, images: list) -> torch.Tensor:
+    return torch.cat(
+        [tokenizer.encode(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
+    )
+
+
+def _code_agreement(args: argparse.Namespace, tokenizer, drawn: list[tuple], classic) -> dict:
+    """With ``--reference-image-tokenizer``: the share of codes this tokenizer gives that the
+    reference gives the same scene in the classic rendering, for the images as written and
+    for the classic renderings themselves (1.0 there: an LM trained on the reference's codes
+    reads this tokenizer's codes as its own)."""
+    if not args.reference_image_tokenizer:
+        return {}
+    reference = SemanticImageTokenizer.from_pretrained(args.reference_image_tokenizer)
+    target = _encode_all(reference, classic)
+    written = _encode_all(tokenizer, [image for _, image in drawn])
+    own = _encode_all(tokenizer, classic)
+    return {
+        "codes_as_reference_reads_classic_rendering": {
+            "images_as_written": round((written == target).float().mean().item(), 3),
+            "classic_renderings": round((own == target).float().mean().item(), 3),
+        }
     }
 
 
@@ -179,8 +232,11 @@ def bench_speech(args, split: str, tokenizer, vocoder, probe, renderer) -> dict:
     for clip in clips:
         clip["units"] = tokenizer.encode(clip["wave"], SAMPLE_RATE)
     results = {"clips": len(clips), "voices": len({c["voice"] for c in clips})}
-    results["probe_cer"] = _cer(clips, probe.transcribe([c["units"] for c in clips]))
+    if probe is not None:
+        results["probe_cer"] = _cer(clips, probe.transcribe([c["units"] for c in clips]))
     results["tokenizer_ctc_cer"] = _cer(clips, [tokenizer.transcribe(c["wave"]) for c in clips])
+    if vocoder is None:
+        return results
     # Zero-shot resynthesis: each clip in its voice, from the voice's next clip as reference.
     by_voice: dict[str, list[dict]] = {}
     for clip in clips:
@@ -214,12 +270,28 @@ def bench_speech(args, split: str, tokenizer, vocoder, probe, renderer) -> dict:
     return results
 
 
+def _components(args: argparse.Namespace) -> dict[str, str]:
+    """Which component folders the figures are for (paths relative to the repo when inside)."""
+    root = ASSETS.parent
+    chosen = {
+        "image": ("image_tokenizer", "image_decoder"),
+        "speech": ("speech_tokenizer", "vocoder"),
+    }
+    named = [name for part in args.parts for name in chosen[part]]
+    paths = {name: Path(getattr(args, name)).resolve() for name in named}
+    return {n: str(p.relative_to(root) if p.is_relative_to(root) else p) for n, p in paths.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--image-tokenizer", default=str(ASSETS / "tokenizers" / "image"))
     parser.add_argument("--image-decoder", default=str(ASSETS / "decoders" / "image"))
     parser.add_argument("--speech-tokenizer", default=str(ASSETS / "tokenizers" / "speech"))
-    parser.add_argument("--vocoder", default=str(ASSETS / "decoders" / "vocoder"))
+    parser.add_argument(
+        "--vocoder",
+        default=str(ASSETS / "decoders" / "vocoder"),
+        help="'none': the units' figures only (a tokenizer that no vocoder is trained on yet)",
+    )
     parser.add_argument("--splits", nargs="+", default=["test", "unseen"])
     parser.add_argument("--scenes", type=int, default=400, help="scenes per split")
     parser.add_argument("--steps", type=int, default=8, help="image decoder steps")
@@ -227,26 +299,44 @@ def main() -> None:
     parser.add_argument("--voices", type=int, default=20, help="voices per split")
     parser.add_argument("--clips-per-voice", type=int, default=4)
     parser.add_argument("--probe-clips", type=int, default=800)
-    parser.add_argument("--probe-steps", type=int, default=1500)
+    parser.add_argument(
+        "--probe-steps", type=int, default=1500, help="0: no probe (with --vocoder none)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--reference-image-tokenizer",
+        help="also report how often the image tokenizer's codes equal this one's on the same "
+        "scene in the classic rendering (e.g. the original of a style-tuned tokenizer)",
+    )
+    parser.add_argument(
+        "--parts", nargs="+", choices=("image", "speech"), default=["image", "speech"]
+    )
     parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     args = parser.parse_args()
     for split in args.splits:
         world_style("varied").for_split(split)  # an unknown split fails before any work
+    if args.probe_steps == 0 and args.vocoder != "none":
+        parser.error(
+            "--probe-steps 0 leaves out the probe the vocoder figures need: add --vocoder none"
+        )
     if args.clips_per_voice < 2:
         parser.error("--clips-per-voice must be at least 2 (one clip is the other's reference)")
     torch.set_num_threads(args.threads)
-    renderer = SpeechRenderer()
-    tokenizer = SpeechUnitTokenizer.from_pretrained(args.speech_tokenizer).eval()
-    vocoder = load_decoder(args.vocoder).eval()
-    probe = train_probe(args, tokenizer, renderer)
-    results = {"threads": args.threads, "probe_clips": args.probe_clips}
+    results = {"threads": args.threads, "components": _components(args)}
+    if "speech" in args.parts:
+        renderer = SpeechRenderer()
+        tokenizer = SpeechUnitTokenizer.from_pretrained(args.speech_tokenizer).eval()
+        vocoder = None if args.vocoder == "none" else load_decoder(args.vocoder).eval()
+        probe = train_probe(args, tokenizer, renderer) if args.probe_steps else None
+        results["probe_clips"] = args.probe_clips if probe else 0
     for split in args.splits:
-        results[split] = {
-            "image_path": bench_image_path(args, split),
-            "speech": bench_speech(args, split, tokenizer, vocoder, probe, renderer),
-        }
+        results[split] = {}
+        if "image" in args.parts:
+            results[split]["image_path"] = bench_image_path(args, split)
+        if "speech" in args.parts:
+            speech = bench_speech(args, split, tokenizer, vocoder, probe, renderer)
+            results[split]["speech"] = speech
         print(json.dumps({split: results[split]}, indent=2), flush=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -29,6 +29,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "training.vision_encoder_cli",
         "pretrain the micro ViT on the toy world",
     ),
+    (
+        ("train", "image-invariance"),
+        "training.image_invariance_cli",
+        "tune the image tokenizer to read other drawing styles with the same codes",
+    ),
     (("train", "image-decoder"), "decoders.vision_cli", "train the diffusion image decoder"),
     (("train", "vocoder"), "decoders.audio_cli", "train the Unit-BigVGAN vocoder"),
     (("train", "lm"), "training.cli", "run curriculum stages of an Omni model"),

@@ -177,3 +177,24 @@ def test_unit_probe_grid_coordinates_and_substitution_only_in_training():
     assert probe.training is False and probe.transcribe(units) == probe.transcribe(units)
     with pytest.raises(ValueError):
         UnitCTCProbe(10, levels=[3, 4])
+
+
+def test_cli_init_starts_from_a_saved_tokenizer(tmp_path, capsys):
+    from omni.cli import main
+    from training.toyworld.tasks import generate
+
+    generate(tmp_path / "world", 4, seed=0, tasks=["asr"], progress=False)
+    torch.manual_seed(0)
+    SpeechUnitTokenizer(**TINY).save_pretrained(tmp_path / "saved")
+    argv = ["train", "tokenizer", "--kind", "speech", "--data", str(tmp_path / "world")]
+    # One step of a warm-up schedule has learning rate 0: the result is the saved tokenizer.
+    main([*argv, "--out", str(tmp_path / "new"), "--init", str(tmp_path / "saved"), "--steps", "1"])
+    saved = SpeechUnitTokenizer.from_pretrained(tmp_path / "saved").state_dict()
+    new = SpeechUnitTokenizer.from_pretrained(tmp_path / "new").state_dict()
+    assert saved.keys() == new.keys() and all(torch.equal(saved[k], new[k]) for k in saved)
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "x"), "--init", str(tmp_path / "none")]) == 2
+    assert "no saved tokenizer there" in capsys.readouterr().err
+    bpe = ["train", "tokenizer", "--kind", "bpe", "--data", str(tmp_path), "--out", "x"]
+    assert main([*bpe, "--init", str(tmp_path / "saved")]) == 2
+    assert "--init starts an image or speech tokenizer, not 'bpe'" in capsys.readouterr().err

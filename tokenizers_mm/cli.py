@@ -4,7 +4,8 @@ tokenizer.
 ``--data`` is a toy-world manifest (``manifest.jsonl`` or the folder holding it; its
 ``--split`` samples are used; a record without a split is in train) for every kind; the text kinds also take plain text files or
 folders of ``*.txt`` / ``*.md``. The trained tokenizer is saved to ``--out`` with
-``save_pretrained``; the signal kinds resume from ``--out/checkpoint``.
+``save_pretrained``; the signal kinds resume from ``--out/checkpoint``, and the image and speech
+kinds can start from a saved tokenizer (``--init``) to retrain it on other data.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transition-vocab-size", type=int, default=None, help="superbpe (default 75%% of vocab)"
     )
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (signal kinds)")
+    parser.add_argument(
+        "--init",
+        default=None,
+        help="image / speech: start from this saved tokenizer's weights (e.g. the shipped one, "
+        "to retrain it on a wider world) instead of a fresh one",
+    )
     parser.add_argument("--encoder", default=None, help="image: a pretrained vision encoder folder")
     parser.add_argument("--full", action="store_true", help="encodec: full size, not micro")
     parser.add_argument("--bandwidth", type=float, default=6.0, help="encodec kbps")
@@ -38,19 +46,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    if args.init and args.kind not in ("image", "speech"):
+        raise ValueError(f"--init starts an image or speech tokenizer, not {args.kind!r}")
     if args.kind in ("bpe", "superbpe"):
         return _train_text(args, out)
     from omni.common.audio import read_audio
 
-    options = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v}
+    chosen = (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr))
+    options = {k: v for k, v in chosen if v}
+    if args.init and args.encoder:
+        raise ValueError("--init brings its own frozen encoder; leave out --encoder")
+    if args.init and not (Path(args.init) / "config.json").is_file():
+        raise ValueError(f"--init {args.init}: no saved tokenizer there (config.json is missing)")
     if args.kind == "image":
-        from tokenizers_mm.vision import train_image_tokenizer
+        from tokenizers_mm.vision import SemanticImageTokenizer, train_image_tokenizer
 
         images = [_load_image(path) for path, _ in _segments(args.data, args.split, "image")]
         _require(images, "images", args)
+        if args.init:
+            options["tokenizer"] = SemanticImageTokenizer.from_pretrained(args.init)
         train_image_tokenizer(out, images, seed=args.seed, encoder=args.encoder, **options)
     elif args.kind == "speech":
-        from tokenizers_mm.audio import train_speech_tokenizer
+        from tokenizers_mm.audio import SpeechUnitTokenizer, train_speech_tokenizer
 
         clips = [
             (*read_audio(path), text)
@@ -58,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             if text
         ]
         _require(clips, "transcribed audio clips", args)
+        if args.init:
+            options["tokenizer"] = SpeechUnitTokenizer.from_pretrained(args.init)
         train_speech_tokenizer(out, clips, seed=args.seed, **options)
     else:
         from tokenizers_mm.encodec import (

@@ -160,6 +160,12 @@ def _sample_background(rng: np.random.Generator, drawing: DrawingStyle) -> tuple
     return tuple(int(v) for v in rng.integers(low, high + 1, size=3))
 
 
+def nearest_classic_background(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The classic background closest to ``colour`` (the classic rendering of a scene drawn
+    on another background, as a function of it)."""
+    return min(BACKGROUNDS, key=lambda b: sum((x - y) ** 2 for x, y in zip(b, colour)))
+
+
 def sample_scene(
     rng: np.random.Generator,
     n_objects: int | None = None,
