@@ -65,13 +65,17 @@ def _share(hits: list[bool]) -> dict:
     return {"share": round(share, 3), "ci95": [round(low, 3), round(high, 3)], "n": len(hits)}
 
 
-def written_images(split: str, n: int, seed: int) -> list[tuple]:
-    """``n`` (scene, image as written) of the split: its drawing ranges, JPEG where drawn."""
-    drawing, _ = world_style("varied").for_split(split)
+def written_images(split: str, n: int, seed: int, style: str = "varied") -> list[tuple]:
+    """``n`` (scene, image as written) of the split: its drawing ranges, JPEG where drawn
+    (a style without looks: the classic rendering)."""
+    drawing, _ = world_style(style).for_split(split)
     rng = np.random.default_rng([seed, len(split)])
     drawn = []
     for _ in range(n):
         scene = sample_scene(rng, drawing=drawing)
+        if not drawing.looks:
+            drawn.append((scene, render_scene(scene, 64)))
+            continue
         look = sample_look(rng, drawing, 64)
         image = render_look(scene, look)
         drawn.append(
@@ -108,7 +112,7 @@ def classic_renderings(drawn: list[tuple], size: int) -> list:
 def bench_image_path(args: argparse.Namespace, split: str) -> dict:
     tokenizer = SemanticImageTokenizer.from_pretrained(args.image_tokenizer)
     decoder = load_decoder(args.image_decoder).eval()
-    drawn = written_images(split, args.scenes, args.seed)
+    drawn = written_images(split, args.scenes, args.seed, args.style)
     decoded, seconds = _through_path(args, tokenizer, decoder, [image for _, image in drawn])
     classic = classic_renderings(drawn, tokenizer.encoder.image_size)
     from_classic, _ = _through_path(args, tokenizer, decoder, classic)
@@ -169,11 +173,16 @@ def _sentence(rng: np.random.Generator, drawing, lang: str) -> str:
 
 
 def spoken_clips(
-    split: str, voices: int, per_voice: int, seed: int, renderer: SpeechRenderer
+    split: str,
+    voices: int,
+    per_voice: int,
+    seed: int,
+    renderer: SpeechRenderer,
+    style: str = "varied",
 ) -> list[dict]:
     """Clips of the split: ``voices`` voices (languages alternating) from its speaking ranges,
     each saying ``per_voice`` sentences of the split's scenes, with the split's effects."""
-    drawing, speaking = world_style("varied").for_split(split)
+    drawing, speaking = world_style(style).for_split(split)
     rng = np.random.default_rng([seed, 7, len(split)])
     clips = []
     for v in range(voices):
@@ -191,7 +200,8 @@ def spoken_clips(
 def train_probe(args: argparse.Namespace, tokenizer: SpeechUnitTokenizer, renderer):
     """A fresh unit CTC probe on train-split clips (as bench_speech_units trains it)."""
     voices = max(2, args.probe_clips // 4)
-    clips = spoken_clips("train", voices, 4, args.seed + 1, renderer)[: args.probe_clips]
+    clips = spoken_clips("train", voices, 4, args.seed + 1, renderer, args.style)
+    clips = clips[: args.probe_clips]
     units = [(tokenizer.encode(c["wave"], SAMPLE_RATE), c["text"]) for c in clips]
     config = {"dim": 128, "layers": 2}
     return train_unit_probe(units, tokenizer.codebook_size, steps=args.probe_steps, **config)
@@ -228,7 +238,7 @@ def voice_pairs(vocoder, real: dict[str, list], units: list, speaker_of) -> dict
 
 
 def bench_speech(args, split: str, tokenizer, vocoder, probe, renderer) -> dict:
-    clips = spoken_clips(split, args.voices, args.clips_per_voice, args.seed, renderer)
+    clips = spoken_clips(split, args.voices, args.clips_per_voice, args.seed, renderer, args.style)
     for clip in clips:
         clip["units"] = tokenizer.encode(clip["wave"], SAMPLE_RATE)
     results = {"clips": len(clips), "voices": len({c["voice"] for c in clips})}
@@ -292,6 +302,9 @@ def main() -> None:
         default=str(ASSETS / "decoders" / "vocoder"),
         help="'none': the units' figures only (a tokenizer that no vocoder is trained on yet)",
     )
+    parser.add_argument(
+        "--style", default="varied", help="the world whose splits are measured (e.g. classic)"
+    )
     parser.add_argument("--splits", nargs="+", default=["test", "unseen"])
     parser.add_argument("--scenes", type=int, default=400, help="scenes per split")
     parser.add_argument("--steps", type=int, default=8, help="image decoder steps")
@@ -315,7 +328,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     args = parser.parse_args()
     for split in args.splits:
-        world_style("varied").for_split(split)  # an unknown split fails before any work
+        world_style(args.style).for_split(split)  # unknown styles and splits fail first
     if args.probe_steps == 0 and args.vocoder != "none":
         parser.error(
             "--probe-steps 0 leaves out the probe the vocoder figures need: add --vocoder none"
@@ -323,7 +336,7 @@ def main() -> None:
     if args.clips_per_voice < 2:
         parser.error("--clips-per-voice must be at least 2 (one clip is the other's reference)")
     torch.set_num_threads(args.threads)
-    results = {"threads": args.threads, "components": _components(args)}
+    results = {"threads": args.threads, "style": args.style, "components": _components(args)}
     if "speech" in args.parts:
         renderer = SpeechRenderer()
         tokenizer = SpeechUnitTokenizer.from_pretrained(args.speech_tokenizer).eval()

@@ -67,10 +67,8 @@ METHODS = {
 }
 
 
-def _prompts(store: SnapshotStore, key: str, manifest: Path, task: str, split: str, n: int):
+def _prompts(model, tokenizer, manifest: Path, task: str, split: str, n: int):
     chats, modality = manifest_chats(manifest, task, split, n)
-    model = load_policy(store, key)
-    tokenizer = AutoTokenizer.from_pretrained(store.folder("policies", key))
     return [omni_prompt(model, tokenizer, m, meta) for m, meta in chats], modality
 
 
@@ -170,9 +168,11 @@ def main() -> None:
     out = Path(args.out)
     report = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"results": {}}
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "work", "tasks")}
+    policy = load_policy(store, init)
+    tokenizer = AutoTokenizer.from_pretrained(store.folder("policies", init))
     for task in args.tasks:
-        train, modality = _prompts(store, init, manifest, task, "train", args.train_prompts)
-        held, _ = _prompts(store, init, manifest, task, "novel", args.held_out_prompts)
+        train, modality = _prompts(policy, tokenizer, manifest, task, "train", args.train_prompts)
+        held, _ = _prompts(policy, tokenizer, manifest, task, "novel", args.held_out_prompts)
         sampler = omni_sampler(modality, TASKS[task][1], args.temperature)
         for method in args.methods:
             figures = run_method(args, store, init, task, method, train, held, sampler)

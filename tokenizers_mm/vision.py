@@ -131,7 +131,10 @@ class SemanticImageTokenizer(CodeTokenizer):
 
         ``images``: a ``[B, 3, S, S]`` preprocessed batch or a list of raw images.
         """
-        tokens = self.encoder.features(images)  # [B, side*side, width]
+        return self.pool_to_grid(self.encoder.features(images))
+
+    def pool_to_grid(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Encoder patch features ``[B, side*side, width]`` -> ``[B, width, grid, grid]``."""
         side = math.isqrt(tokens.shape[1])
         fmap = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, side, side)
         return F.adaptive_avg_pool2d(fmap, self.grid)

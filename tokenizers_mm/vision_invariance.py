@@ -33,10 +33,7 @@ PairMaker = Callable[[int, np.random.Generator], tuple[list[Any], list[Any]]]
 
 def _latents(tokenizer: SemanticImageTokenizer, encoder, images) -> tuple[torch.Tensor, ...]:
     """(standardised grid features, pre-quantisation latents) of ``images`` under ``encoder``."""
-    tokens = encoder.features(images)
-    side = int(tokens.shape[1] ** 0.5)
-    fmap = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, side, side)
-    features = tokenizer.standardise(F.adaptive_avg_pool2d(fmap, tokenizer.grid))
+    features = tokenizer.standardise(tokenizer.pool_to_grid(encoder.features(images)))
     return features, tokenizer.down(features)
 
 
