@@ -16,7 +16,12 @@ MTP head has something to draft, for text, image codes and speech units, at batc
   static cache and a ``torch.compile``d decode step.
 
 Each arm's answers are checked against the baseline's (greedy output must be identical), and
-each speculative arm reports its acceptance at every draft depth. On MoE backbones the
+each speculative arm reports its acceptance at every draft depth. ``omni_auto`` keeps its policy
+over calls, per output modality, as ``omni.generate`` does. At the largest batch size the same
+prompts are also answered one at a time and as one batch, arms in turn (batch throughput);
+and each model's MTP module is swapped for an untrained one to measure what speculation costs
+where no draft is accepted. The shipped default model (``default``) runs as it is, on prompts
+of a small toy world. On MoE backbones the
 experts implementations transformers offers (``omni.experts``) are timed in one decode step and
 in 2-to-5-token verification steps. ``bench_decode_peer.py`` holds the DeepSeek-V3 peer.
 
@@ -29,119 +34,45 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from functools import partial
 from pathlib import Path
 
 import torch
+from decode_arms import (  # beside this script
+    MODELS,
+    PROMPTS,
+    arms,
+    build,
+    compiled,
+    in_turn,
+    prompts_for,
+    toy_world,
+)
 from transformers import DynamicCache
-from transformers.generation.configuration_utils import CompileConfig
 
-from omni.constraints import ConstrainedLogits, OutputConstraint
+from omni.constraints import OutputConstraint
 from omni.decoding import Decoder, Sampling
 from omni.experts import EXPERTS_IMPLEMENTATIONS, experts_implementation, use_experts
-from omni.inputs import to_sample
-from omni.presets import build_micro_pipeline
 from omni.speculation import SpeculationPolicy, speculative_columns
 
-MODELS = {  # name: (preset, backbone layers; None keeps the preset's)
-    "hcx-omni-6": ("micro-hcx-omni", 6),
-    "hcx-omni-24": ("micro-hcx-omni", 24),
-    "k-exaone": ("micro-k-exaone", None),
-}
-PROMPTS = {"text": "translate to Korean: {}", "image": "draw: {}", "audio": "say: {}"}
-SMOKE = dict(models=["hcx-omni-6"], layers=2, train_steps=2, tokens=10, batches=[1, 2], repeats=1)
-
-
-def build(preset: str, layers: int | None, train_steps: int, seed: int):
-    """A micro pipeline, trained for ``train_steps`` (LM + MTP) on en -> ko translation."""
-    from training.bench_generate_cli import train_micro
-
-    overrides = {} if layers is None else {"num_hidden_layers": layers}
-    pipe = build_micro_pipeline(preset, seed=seed, **overrides)
-    if train_steps:
-        train_micro(pipe, train_steps, seed)
-    return pipe
-
-
-def prompts_for(modality: str, count: int, seed: int):
-    from training.bench_generate_cli import chat, translation_pairs
-
-    english = [en for en, _ in translation_pairs(count, seed + 1)]
-    if modality == "text":  # the chat the model was trained on
-        return [chat(en) for en in english]
-    return [to_sample(PROMPTS[modality].format(en), None) for en in english]
-
-
-def arms(pipe, batch, modality: str, tokens: int, depths: list[int]) -> dict:
-    """The decoding arms over one prompt batch: name -> function returning (answers, stats)."""
-    model, rows = pipe.model, batch.input_ids.shape[0]
-    constraint = OutputConstraint(pipe.layout, modality)
-    end_turn, pad = pipe.layout.special_id("<|endofturn|>"), pipe.layout.special_id("<|pad|>")
-
-    def hf_generate(**options):
-        out = model.backbone.generate(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            max_new_tokens=tokens,
-            do_sample=False,
-            logits_processor=[ConstrainedLogits(constraint, batch.input_ids.shape[1], tokens)],
-            eos_token_id=end_turn,
-            pad_token_id=pad,
-            **options,
-        )
-        answers = []
-        for row in out[:, batch.input_ids.shape[1] :].tolist():
-            answers.append(row[: row.index(end_turn) + 1] if end_turn in row else row)
-        return answers, None
-
-    def omni(depth: int | None, speculative: bool, compiled: bool = False):
-        def run():
-            decoder = Decoder(model, [constraint] * rows, Sampling(), tokens, compiled=compiled)
-            loop = (
-                speculative_columns(decoder, batch, SpeculationPolicy(depth=depth))
-                if speculative
-                else decoder.columns(batch)
-            )
-            for _ in loop:
-                pass
-            return decoder.answers, decoder.stats
-
-        return run
-
-    table = {"hf_generate": hf_generate, "omni_plain": omni(None, False)}
-    table.update({f"omni_k{k}": omni(k, True) for k in depths})
-    table["omni_auto"] = omni(None, True)
-    table["omni_compiled"] = omni(None, False, compiled=True)
-    return table
-
-
-def compiled() -> CompileConfig:
-    """transformers' static cache + ``torch.compile`` decode step, on every device (its
-    ``generate`` compiles only on accelerators unless told to)."""
-    config = CompileConfig(mode="default")
-    config._compile_all_devices = True
-    return config
-
-
-def in_turn(functions: dict, repeats: int) -> tuple[dict, dict]:
-    """Median wall time of each function, run in turn; and each one's last result."""
-    results = {name: fn() for name, fn in functions.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            results[name] = fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}, results
+SMOKE = dict(
+    models=["hcx-omni-6"],
+    layers=2,
+    train_steps=2,
+    tokens=10,
+    batches=[1, 2],
+    repeats=1,
+    zero_prompts=2,
+    throughput_repeats=1,
+)
 
 
 @torch.no_grad()
-def measure_decoding(pipe, modality: str, batch_size: int, args) -> dict:
+def measure_decoding(pipe, modality: str, batch_size: int, args, carried, world=None) -> dict:
     """Tokens/s of every arm for one modality and batch size, as ratios to the baseline."""
-    samples = prompts_for(modality, batch_size, args.seed)
+    samples = prompts_for(modality, batch_size, args.seed, world)
     batch = pipe.processor(samples, padding_side="left", add_generation_prompt=True)
-    functions = arms(pipe, batch, modality, args.tokens, args.depths)
+    functions = arms(pipe, batch, modality, args.tokens, args.depths, carried)
     if args.hf_compiled:
         functions["hf_generate_compiled"] = partial(
             functions["hf_generate"], cache_implementation="static", compile_config=compiled()
@@ -161,6 +92,70 @@ def measure_decoding(pipe, modality: str, batch_size: int, args) -> dict:
         if stats is not None and stats.drafts
     }
     return figure
+
+
+@torch.no_grad()
+def measure_zero_acceptance(pipe, args, world=None) -> dict:
+    """What speculation costs where no draft is accepted: the model's MTP module swapped for a
+    freshly initialised one, text answers one request at a time, plain and speculative
+    (the adaptive policy carried over requests, as ``omni.generate`` does) taken in turn
+    prompt by prompt; a first pass over the prompts warms up and is not counted."""
+    from omni.mtp import MultiTokenPredictor
+
+    model = pipe.model
+    trained = model.mtp
+    torch.manual_seed(args.seed)
+    model.mtp = MultiTokenPredictor(model.config.backbone_config).to(
+        device=model.device, dtype=model.dtype
+    )
+    constraint = OutputConstraint(pipe.layout, "text")
+    policy = SpeculationPolicy()
+    samples = prompts_for("text", args.zero_prompts, args.seed, world)
+    seconds, tokens, pairs = {False: 0.0, True: 0.0}, {False: 0, True: 0}, []
+    identical, drafts, accepted, paused = True, 0, 0, 0
+    try:
+        for counted in (False, True):
+            for sample in samples:
+                batch = pipe.processor([sample], padding_side="left", add_generation_prompt=True)
+                runs = {}
+                for speculative in (False, True):
+                    decoder = Decoder(model, [constraint], Sampling(), args.tokens)
+                    loop = (
+                        speculative_columns(decoder, batch, policy)
+                        if speculative
+                        else decoder.columns(batch)
+                    )
+                    for _ in loop:
+                        pass
+                    runs[speculative] = decoder
+                if not counted:
+                    continue
+                identical &= runs[False].answers == runs[True].answers
+                for speculative, decoder in runs.items():
+                    seconds[speculative] += decoder.stats.decode_s
+                    tokens[speculative] += decoder.stats.new_tokens
+                rate = {k: d.stats.new_tokens / d.stats.decode_s for k, d in runs.items()}
+                pairs.append(rate[True] / rate[False])
+                stats = runs[True].stats
+                drafts, accepted, paused = (
+                    drafts + stats.drafts,
+                    accepted + stats.accepted,
+                    paused + stats.paused_steps,
+                )
+    finally:
+        model.mtp = trained
+    rates = {k: tokens[k] / seconds[k] for k in seconds}
+    return {
+        "prompts": len(samples),
+        "tokens": tokens[True],
+        "tokens_per_s": {"omni_plain": round(rates[False], 1), "omni_auto": round(rates[True], 1)},
+        "ratio_to_omni_plain": round(rates[True] / rates[False], 3),
+        "median_ratio_per_prompt": round(statistics.median(pairs), 3),
+        "drafts": drafts,
+        "accepted": accepted,
+        "paused_steps": paused,
+        "identical_output": identical,
+    }
 
 
 @torch.no_grad()
@@ -201,27 +196,63 @@ def measure_experts(pipe, repeats: int, widths=(1, 2, 3, 5)) -> dict:
     }
 
 
-def batch_scaling(decoding: dict) -> dict:
-    """Each arm's tokens/s at each batch size over its tokens/s at batch 1 (same output)."""
-    scaling = {}
-    for key, figure in decoding.items():
-        modality, size = key.split("@")
-        single = decoding.get(f"{modality}@1")
-        if single is not None and size != "1":
-            scaling[key] = {
-                arm: round(rate / single["tokens_per_s"][arm], 2)
-                for arm, rate in figure["tokens_per_s"].items()
-            }
-    return scaling
+@torch.no_grad()
+def measure_throughput(pipe, modality: str, size: int, args, carried, world=None) -> dict:
+    """Tokens/s answering the same ``size`` prompts one at a time and as one batch, plain and
+    speculative (the carried adaptive policy), the four arms in turn; the batched answers must
+    equal the one-at-a-time ones."""
+    samples = prompts_for(modality, size, args.seed, world)
+
+    def tables(groups):
+        batches = [
+            pipe.processor(g, padding_side="left", add_generation_prompt=True) for g in groups
+        ]
+        return [arms(pipe, b, modality, args.tokens, [], carried) for b in batches]
+
+    def answering(table_list, arm):
+        def run():
+            return [a for table in table_list for a in table[arm]()[0]], None
+
+        return run
+
+    singles, together = tables([[s] for s in samples]), tables([samples])
+    functions = {
+        f"{arm}_{how}": answering(table_list, f"omni_{arm}")
+        for arm in ("plain", "auto")
+        for how, table_list in (("one_at_a_time", singles), ("batched", together))
+    }
+    medians, results = in_turn(functions, args.throughput_repeats)
+    rates = {k: sum(len(a) for a in results[k][0]) / medians[k] for k in functions}
+    return {
+        "tokens_per_s": {k: round(v, 1) for k, v in rates.items()},
+        "batched_over_one_at_a_time": {
+            arm: round(rates[f"{arm}_batched"] / rates[f"{arm}_one_at_a_time"], 2)
+            for arm in ("plain", "auto")
+        },
+        "identical_output": all(results[k][0] == results["plain_one_at_a_time"][0] for k in rates),
+    }
+
+
+def head(*columns: str) -> list[str]:
+    """A markdown table's header and rule."""
+    return ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
 
 
 def markdown(figures: dict) -> str:
     """The docs table: speculative speed-up over transformers' generate, per row of the run."""
-    lines = [
-        "| model | output | batch | omni plain | best k | omni best k | omni auto | "
-        "omni compiled | hf compiled | acceptance (auto, by depth) | identical |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = head(
+        "model",
+        "output",
+        "batch",
+        "omni plain",
+        "best k",
+        "omni best k",
+        "omni auto",
+        "omni compiled",
+        "hf compiled",
+        "acceptance (auto, by depth)",
+        "identical",
+    )
     for model, entry in figures["models"].items():
         for key, figure in entry["decoding"].items():
             modality, batch = key.split("@")
@@ -236,6 +267,47 @@ def markdown(figures: dict) -> str:
                 f"{', '.join('-' if a is None else f'{a:.0%}' for a in accept)} | "
                 f"{'yes' if all(figure['identical_output'].values()) else 'NO'} |"
             )
+    lines += [
+        "",
+        *head(
+            "model",
+            "output",
+            "batch",
+            "plain: batched / one at a time",
+            "auto: batched / one at a time",
+            "identical",
+        ),
+    ]
+    for model, entry in figures["models"].items():
+        for key, by_modality in entry.items():
+            if key.startswith("throughput_batch_"):
+                size = key.rsplit("_", 1)[1]
+                for modality, figure in by_modality.items():
+                    ratios = figure["batched_over_one_at_a_time"]
+                    lines.append(
+                        f"| {model} | {modality} | {size} | {ratios['plain']:.2f}x | "
+                        f"{ratios['auto']:.2f}x | {'yes' if figure['identical_output'] else 'NO'} |"
+                    )
+    lines += [
+        "",
+        *head(
+            "model",
+            "zero acceptance: omni auto / omni plain",
+            "median per prompt",
+            "drafts",
+            "paused steps",
+            "identical",
+        ),
+    ]
+    for model, entry in figures["models"].items():
+        zero = entry.get("zero_acceptance")
+        if zero is not None:
+            lines.append(
+                f"| {model} | {zero['ratio_to_omni_plain']:.3f}x | "
+                f"{zero['median_ratio_per_prompt']:.3f}x | {zero['drafts']} "
+                f"({zero['accepted']} accepted) | {zero['paused_steps']} of {zero['tokens']} "
+                f"tokens | {'yes' if zero['identical_output'] else 'NO'} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -249,6 +321,13 @@ def main() -> None:
     parser.add_argument("--depths", nargs="+", type=int, default=[1, 2, 3, 4])
     parser.add_argument("--tokens", type=int, default=48, help="max new tokens per answer")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--throughput-repeats",
+        type=int,
+        default=3,
+        help="timed rounds of the batch throughput arms (the largest batch size, one at a time "
+        "vs batched)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--hf-compiled",
@@ -256,6 +335,13 @@ def main() -> None:
         default=True,
         help="also time transformers' generate with a static cache and torch.compile "
         "(one compilation per batch shape, tens of seconds each on a CPU)",
+    )
+    parser.add_argument(
+        "--zero-prompts",
+        type=int,
+        default=48,
+        help="text prompts for the cost of speculation with a fresh, never-accepted MTP module "
+        "(0 skips it)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="a tiny configuration: " + str(SMOKE))
@@ -270,9 +356,13 @@ def main() -> None:
     for name in args.models:
         preset, layers = MODELS[name]
         pipe = build(preset, args.layers or layers, args.train_steps, args.seed)
+        world = toy_world(args) if preset == "default" else None
         entry = {"preset": preset, "layers": pipe.model.config.backbone_config.num_hidden_layers}
+        policies = {modality: SpeculationPolicy() for modality in args.modalities}
         entry["decoding"] = {
-            f"{modality}@{size}": measure_decoding(pipe, modality, size, args)
+            f"{modality}@{size}": measure_decoding(
+                pipe, modality, size, args, policies[modality], world
+            )
             for modality in args.modalities
             for size in args.batches
         }
@@ -283,9 +373,16 @@ def main() -> None:
             )
             for key, figure in entry["decoding"].items()
         }
-        entry["throughput_to_batch_1"] = batch_scaling(entry["decoding"])
+        size = max(args.batches)
+        if size > 1:
+            entry[f"throughput_batch_{size}"] = {
+                modality: measure_throughput(pipe, modality, size, args, policies[modality], world)
+                for modality in args.modalities
+            }
         if experts_implementation(pipe.model) is not None:
             entry["experts"] = measure_experts(pipe, args.repeats)
+        if args.zero_prompts:
+            entry["zero_acceptance"] = measure_zero_acceptance(pipe, args, world)
         figures["models"][name] = entry
         print(json.dumps({name: entry}, indent=1))
     figures["table"] = markdown(figures)

@@ -25,13 +25,14 @@ from pathlib import Path
 from unittest import mock
 
 import torch
-from bench_decode import arms, in_turn, prompts_for  # beside this script
+from decode_arms import arms, in_turn, prompts_for  # beside this script
 from transformers import AutoConfig
 from transformers.modeling_layers import MtpModel
 
 from omni.config import OmniConfig
 from omni.modeling import OmniForConditionalGeneration
 from omni.pipeline import OmniPipeline
+from omni.speculation import SpeculationPolicy
 from omni.vocab import VocabLayout
 
 MICRO_DEEPSEEK = dict(
@@ -116,10 +117,11 @@ def main() -> None:
         train_micro(pipe, args.train_steps, args.seed)
     peer = transformers_mtp(pipe.model)
     figures: dict = {"arguments": vars(args) | {"out": str(out)}, "prompts": []}
+    carried = SpeculationPolicy()  # omni_auto's, kept over the prompts as omni.generate does
     with torch.no_grad(), mock.patch.object(MtpModel, "from_pretrained", lambda *a, **k: peer):
         for sample in prompts_for("text", args.prompts, args.seed):
             batch = pipe.processor([sample], padding_side="left", add_generation_prompt=True)
-            functions = arms(pipe, batch, "text", args.tokens, [1, 2, 3, 4])
+            functions = arms(pipe, batch, "text", args.tokens, [1, 2, 3, 4], carried)
             functions["hf_generate_mtp"] = partial(functions["hf_generate"], use_mtp=True)
             medians, results = in_turn(functions, args.repeats)
             baseline = results["hf_generate"][0]

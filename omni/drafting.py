@@ -59,8 +59,8 @@ class DraftState:
         self.add(hidden, next_ids, positions, valid)
 
     def add(self, hidden, next_ids, positions, valid: torch.Tensor) -> None:
-        """Queue columns; ``valid`` is 1 where an entry is real. A row's real entries are a
-        prefix of the columns, and its newest one is the one the next draft continues from."""
+        """Queue columns; ``valid`` is 1 where an entry is real. A row's last real entry is
+        its newest, the one the next draft continues from."""
         self.pending.append((hidden, next_ids, positions, valid))
 
     def _step(self, hidden, next_ids, positions, valid) -> torch.Tensor:
@@ -83,7 +83,10 @@ class DraftState:
         last = self.pending[-1][3]  # each row's newest entry is the last real one of the last chunk
         hidden, next_ids, positions, valid = (torch.cat(c, dim=1) for c in zip(*self.pending))
         self.pending.clear()
-        latest = valid.shape[1] - last.shape[1] + last.sum(dim=1).clamp(min=1) - 1
+        # The index of the last real entry: a prompt's real entries end its chunk (left padding),
+        # a verified step's begin it (the kept tokens), and a finished row has none (index 0).
+        order = torch.arange(1, last.shape[1] + 1, device=last.device)
+        latest = valid.shape[1] - last.shape[1] + (last * order).argmax(dim=1)
         states = self._step(hidden, next_ids, positions, valid)
         rows = torch.arange(states.shape[0], device=states.device)
         state = states[rows, latest].unsqueeze(1)

@@ -131,7 +131,10 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         self._known_max_length = config.max_sequence_length
         with torch.device("meta") if backbone is not None else contextlib.nullcontext():
             self.backbone = AutoModelForCausalLM.from_config(config.backbone_config)
-        self._hidden_hook = None  # installed on first need: plain decoding never pays for it
+        # The backbone's decoder, hooked to record its last hidden state on first need (plain
+        # decoding never pays for it); kept, since ``get_decoder`` searches for it each call.
+        # A tuple, so that it is not registered as a second copy of the submodule.
+        self._hooked_decoder: tuple[nn.Module, ...] = ()
         self.encoders = _build_encoders(config)
         self.mtp = MultiTokenPredictor(config.backbone_config) if config.mtp_layers else None
         self.balance = self._balance_mode()
@@ -270,10 +273,10 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         want_hidden = labels is not None or return_hidden
         extra = {"output_router_logits": True} if self.balance == "aux" else {}
         if want_hidden:
-            decoder = self.backbone.get_decoder()
-            if self._hidden_hook is None:
-                self._hidden_hook = decoder.register_forward_hook(_record_last_hidden)
-            _CAPTURE.decoder, _CAPTURE.hidden = decoder, None
+            if not self._hooked_decoder:
+                self._hooked_decoder = (self.backbone.get_decoder(),)
+                self._hooked_decoder[0].register_forward_hook(_record_last_hidden)
+            _CAPTURE.decoder, _CAPTURE.hidden = self._hooked_decoder[0], None
         try:
             out = self.backbone(
                 input_ids=token_ids,

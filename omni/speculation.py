@@ -56,7 +56,7 @@ class SpeculationPolicy:
     window: int = 6
     min_acceptance: float = 0.25
     probe_every: int = 16
-    max_probe_every: int = 128
+    max_probe_every: int = 256
     depth: int | None = None
     max_depth: int = MAX_DRAFT_TOKENS
     min_chain_acceptance: float = 0.5
@@ -173,6 +173,8 @@ class _Step:
         # Keeping fewer tokens than were accepted is exact: the next token of a row that
         # accepted more is its accepted draft, and when the row stops depends on other rows only.
         self.ragged = mask.shape[0] > 1 and not any(cache.is_sliding)
+        self._next: tuple[int, torch.Tensor | None] = (-1, None)  # one-row path: next input
+        self._one = torch.ones((1, 1), dtype=torch.long, device=decoder.device)
 
     def run(self, tokens: list[int], depth: int) -> list[int]:
         """Draft ``depth`` tokens per running row (none: a plain step), verify them in one
@@ -222,8 +224,10 @@ class _Step:
         and ragged bookkeeping, which cost a paused step several percent, are skipped."""
         decoder = self.decoder
         positions = self.positions.unsqueeze(1)
+        if self._next[0] != tokens[0]:
+            self._next = (tokens[0], decoder.ids([[tokens[0]]]))
         out = decoder.model(
-            input_ids=decoder.ids([[tokens[0]]]),
+            input_ids=self._next[1],
             position_ids=positions,
             cache=self.cache,
             use_cache=True,
@@ -232,8 +236,9 @@ class _Step:
         decoder.stats.forwards += 1
         tokens[0] = decoder.choose(out.logits[0, -1], 0, decoder.answers[0])
         self.column = [decoder.emit(0, [tokens[0]])]
-        next_ids = decoder.ids([[tokens[0]]])
-        self.drafts.add(out.last_hidden_state, next_ids, positions, torch.ones_like(next_ids))
+        # This step's next id is the next step's input, so one tensor serves both.
+        self._next = (tokens[0], decoder.ids([[tokens[0]]]))
+        self.drafts.add(out.last_hidden_state, self._next[1], positions, self._one)
         self.positions = self.positions + 1
         return []
 

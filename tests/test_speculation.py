@@ -125,3 +125,15 @@ def test_a_seeded_request_starts_with_a_fresh_policy_so_its_sample_reproduces(pi
         paused.record(False)
     again = pipe.generate(PROMPT, max_new_tokens=TOKENS, temperature=1.0, seed=3)
     assert again.tokens == first.tokens and again.usage["drafts"] == first.usage["drafts"]
+
+
+def test_a_model_saves_and_reloads_after_speculative_decoding(pipe, tmp_path):
+    """The hook that records hidden states for the drafts adds no weights to the model."""
+    import omni
+
+    spoken = pipe.generate("hello", max_new_tokens=6, speculative=True)
+    assert spoken.usage["drafts"] > 0
+    pipe.save_pretrained(tmp_path)
+    assert not [name for name in pipe.model.state_dict() if "hooked" in name]
+    again = omni.load(tmp_path)
+    assert again.generate("hello", max_new_tokens=6, speculative=False).tokens == spoken.tokens

@@ -118,6 +118,29 @@ def test_batched_speculative_greedy_equals_one_at_a_time(monkeypatch, pipe, draf
     assert batched[0].usage["forwards"] < 24
 
 
+def test_each_row_of_a_padded_batch_drafts_first_as_it_does_alone(monkeypatch, pipe):
+    """The first chain of a left-padded row continues from its prompt's last position, not
+    from a padding column (which cost most rows of a batch their drafts)."""
+    never_pausing(monkeypatch)
+    real, first = speculation._draft, {}
+
+    def spy(decoder, logits, answer, row):
+        token, q = real(decoder, logits, answer, row)
+        if len(answer) == 1:  # the draft after each row's first token
+            first.setdefault(row, token)
+        return token, q
+
+    monkeypatch.setattr(speculation, "_draft", spy)
+    alone = []
+    for request in REQUESTS:
+        first.clear()
+        pipe.generate(request, max_new_tokens=8, draft_tokens=1)
+        alone.append(first[0])
+    first.clear()
+    pipe.generate_batch(REQUESTS, max_new_tokens=8, draft_tokens=1)
+    assert [first[row] for row in range(len(REQUESTS))] == alone
+
+
 def test_batched_speculation_with_the_mtp_drafts(pipe):
     single = [plain_tokens(pipe, r, "image", 80) for r in REQUESTS[:3]]
     batched = pipe.generate_batch(REQUESTS[:3], "image", max_new_tokens=80, steps=1)

@@ -89,7 +89,7 @@ def summarise(
     return report
 
 
-def _prompt(record: dict[str, Any]):
+def prompt_of(record: dict[str, Any]):
     from omni.sequence import Sample
 
     sample = Sample.from_dict(record)
@@ -103,7 +103,9 @@ def answer(pipeline: Any, direction: Direction, record: dict, options: dict) -> 
     if direction.run is not None:
         result = direction.run(pipeline, record, options)
     else:
-        result = pipeline.generate(_prompt(record), out_modality=direction.out_modality, **options)
+        result = pipeline.generate(
+            prompt_of(record), out_modality=direction.out_modality, **options
+        )
     return result, time.perf_counter() - began
 
 
