@@ -50,10 +50,8 @@ from decode_arms import (  # beside this script
 )
 from transformers import DynamicCache
 
-from omni.constraints import OutputConstraint
-from omni.decoding import Decoder, Sampling
 from omni.experts import EXPERTS_IMPLEMENTATIONS, experts_implementation, use_experts
-from omni.speculation import SpeculationPolicy, speculative_columns
+from omni.speculation import SpeculationPolicy
 
 SMOKE = dict(
     models=["hcx-omni-6"],
@@ -108,48 +106,36 @@ def measure_zero_acceptance(pipe, args, world=None) -> dict:
     model.mtp = MultiTokenPredictor(model.config.backbone_config).to(
         device=model.device, dtype=model.dtype
     )
-    constraint = OutputConstraint(pipe.layout, "text")
     policy = SpeculationPolicy()
     samples = prompts_for("text", args.zero_prompts, args.seed, world)
-    seconds, tokens, pairs = {False: 0.0, True: 0.0}, {False: 0, True: 0}, []
+    seconds, tokens, pairs = {"plain": 0.0, "auto": 0.0}, {"plain": 0, "auto": 0}, []
     identical, drafts, accepted, paused = True, 0, 0, 0
     try:
         for counted in (False, True):
             for sample in samples:
                 batch = pipe.processor([sample], padding_side="left", add_generation_prompt=True)
-                runs = {}
-                for speculative in (False, True):
-                    decoder = Decoder(model, [constraint], Sampling(), args.tokens)
-                    loop = (
-                        speculative_columns(decoder, batch, policy)
-                        if speculative
-                        else decoder.columns(batch)
-                    )
-                    for _ in loop:
-                        pass
-                    runs[speculative] = decoder
+                table = arms(pipe, batch, "text", args.tokens, [], policy)
+                runs = {arm: table[f"omni_{arm}"]() for arm in ("plain", "auto")}
                 if not counted:
                     continue
-                identical &= runs[False].answers == runs[True].answers
-                for speculative, decoder in runs.items():
-                    seconds[speculative] += decoder.stats.decode_s
-                    tokens[speculative] += decoder.stats.new_tokens
-                rate = {k: d.stats.new_tokens / d.stats.decode_s for k, d in runs.items()}
-                pairs.append(rate[True] / rate[False])
-                stats = runs[True].stats
-                drafts, accepted, paused = (
-                    drafts + stats.drafts,
-                    accepted + stats.accepted,
-                    paused + stats.paused_steps,
-                )
+                identical &= runs["plain"][0] == runs["auto"][0]
+                for arm, (_, stats) in runs.items():
+                    seconds[arm] += stats.decode_s
+                    tokens[arm] += stats.new_tokens
+                rate = {arm: st.new_tokens / st.decode_s for arm, (_, st) in runs.items()}
+                pairs.append(rate["auto"] / rate["plain"])
+                stats = runs["auto"][1]
+                drafts += stats.drafts
+                accepted += stats.accepted
+                paused += stats.paused_steps
     finally:
         model.mtp = trained
-    rates = {k: tokens[k] / seconds[k] for k in seconds}
+    rates = {arm: tokens[arm] / seconds[arm] for arm in seconds}
     return {
         "prompts": len(samples),
-        "tokens": tokens[True],
-        "tokens_per_s": {"omni_plain": round(rates[False], 1), "omni_auto": round(rates[True], 1)},
-        "ratio_to_omni_plain": round(rates[True] / rates[False], 3),
+        "tokens": tokens["auto"],
+        "tokens_per_s": {f"omni_{arm}": round(rate, 1) for arm, rate in rates.items()},
+        "ratio_to_omni_plain": round(rates["auto"] / rates["plain"], 3),
         "median_ratio_per_prompt": round(statistics.median(pairs), 3),
         "drafts": drafts,
         "accepted": accepted,

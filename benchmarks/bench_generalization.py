@@ -87,10 +87,10 @@ def written_images(split: str, n: int, seed: int, style: str = "varied") -> list
     return drawn
 
 
-def _through_path(args, tokenizer, decoder, images: list) -> tuple[list, float]:
-    """``images`` -> codes -> decoded images; and the seconds spent decoding."""
+def _through_path(args, tokenizer, decoder, images: list) -> tuple[list, float, torch.Tensor]:
+    """``images`` -> codes -> decoded images; the seconds spent decoding, and the codes."""
     size = decoder.config.image_size
-    decoded, seconds = [], 0.0
+    decoded, seconds, all_codes = [], 0.0, []
     for i in range(0, len(images), BATCH):
         codes = tokenizer.encode(images[i : i + BATCH])
         start = time.perf_counter()
@@ -98,7 +98,8 @@ def _through_path(args, tokenizer, decoder, images: list) -> tuple[list, float]:
             batch = decoder.sample(codes, size, size, args.steps, args.guidance, seed=i)
         seconds += time.perf_counter() - start
         decoded += [to_pil_image(image) for image in batch]
-    return decoded, seconds
+        all_codes.append(codes)
+    return decoded, seconds, torch.cat(all_codes)
 
 
 def classic_renderings(drawn: list[tuple], size: int) -> list:
@@ -113,9 +114,11 @@ def bench_image_path(args: argparse.Namespace, split: str) -> dict:
     tokenizer = SemanticImageTokenizer.from_pretrained(args.image_tokenizer)
     decoder = load_decoder(args.image_decoder).eval()
     drawn = written_images(split, args.scenes, args.seed, args.style)
-    decoded, seconds = _through_path(args, tokenizer, decoder, [image for _, image in drawn])
+    decoded, seconds, written = _through_path(
+        args, tokenizer, decoder, [image for _, image in drawn]
+    )
     classic = classic_renderings(drawn, tokenizer.encoder.image_size)
-    from_classic, _ = _through_path(args, tokenizer, decoder, classic)
+    from_classic, _, own = _through_path(args, tokenizer, decoder, classic)
     truth = [scene.attributes for scene, _ in drawn]
     read_original = [set(check_image(image)) for _, image in drawn]
     read_decoded = [set(check_image(image)) for image in decoded]
@@ -135,17 +138,11 @@ def bench_image_path(args: argparse.Namespace, split: str) -> dict:
             [set(check_image(image)) == t for image, t in zip(from_classic, truth)]
         ),
         "seconds_per_image_batched": round(seconds / len(drawn), 4),
-        **_code_agreement(args, tokenizer, drawn, classic),
+        **_code_agreement(args, written, own, classic),
     }
 
 
-def _encode_all(tokenizer: SemanticImageTokenizer, images: list) -> torch.Tensor:
-    return torch.cat(
-        [tokenizer.encode(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
-    )
-
-
-def _code_agreement(args: argparse.Namespace, tokenizer, drawn: list[tuple], classic) -> dict:
+def _code_agreement(args: argparse.Namespace, written, own, classic: list) -> dict:
     """With ``--reference-image-tokenizer``: the share of codes this tokenizer gives that the
     reference gives the same scene in the classic rendering, for the images as written and
     for the classic renderings themselves (1.0 there: an LM trained on the reference's codes
@@ -153,9 +150,9 @@ def _code_agreement(args: argparse.Namespace, tokenizer, drawn: list[tuple], cla
     if not args.reference_image_tokenizer:
         return {}
     reference = SemanticImageTokenizer.from_pretrained(args.reference_image_tokenizer)
-    target = _encode_all(reference, classic)
-    written = _encode_all(tokenizer, [image for _, image in drawn])
-    own = _encode_all(tokenizer, classic)
+    target = torch.cat(
+        [reference.encode(classic[i : i + BATCH]) for i in range(0, len(classic), BATCH)]
+    )
     return {
         "codes_as_reference_reads_classic_rendering": {
             "images_as_written": round((written == target).float().mean().item(), 3),

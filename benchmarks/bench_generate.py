@@ -2,7 +2,8 @@
 its figures written beside this script (``bench_generate.json``) unless ``--out`` says where.
 
 .venv/bin/python benchmarks/bench_generate.py [--train-steps 400] [--backbone micro-k-exaone]
-.venv/bin/python benchmarks/bench_generate.py --model runs/random-micro  # drafts never accepted
+.venv/bin/python benchmarks/bench_generate.py --model DIR  # a saved pipeline; a random one
+    (``build_micro_pipeline().save_pretrained(DIR)``) has drafts that are never accepted
 """
 
 import sys

@@ -37,9 +37,9 @@ def _latents(tokenizer: SemanticImageTokenizer, encoder, images) -> tuple[torch.
     return features, tokenizer.down(features)
 
 
-def _nearest_codes(tokenizer: SemanticImageTokenizer, latents: torch.Tensor) -> torch.Tensor:
-    flat = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
-    return torch.cdist(flat, tokenizer.quantizer.codebook).argmin(1)
+def _codes(tokenizer: SemanticImageTokenizer, latents: torch.Tensor) -> torch.Tensor:
+    """The codes of pre-quantisation latents (the quantizer is in eval mode: nothing updates)."""
+    return tokenizer.quantizer(latents, freeze_codebook=True)[1]
 
 
 def distil_style_invariance(
@@ -85,7 +85,7 @@ def distil_style_invariance(
         loss.backward()
         optimizer.step()
         with torch.no_grad():
-            same = _nearest_codes(tokenizer, latents) == _nearest_codes(tokenizer, target)
+            same = _codes(tokenizer, latents) == _codes(tokenizer, target)
         loop.log(loss=loss.item(), same_codes=same.float().mean().item())
     tokenizer.encoder = student.requires_grad_(False).eval()
     tokenizer.save_pretrained(out_dir)
