@@ -236,26 +236,40 @@ class UnitVocoder(CodeDecoder):
 
     @torch.no_grad()
     def stream(
-        self, unit_chunks: Iterable[Any], speaker: Speaker | None = None
+        self,
+        unit_chunks: Iterable[Any],
+        speaker: Speaker | None = None,
+        first_units: int = 4,
+        max_units: int = 64,
     ) -> Iterator[np.ndarray]:
-        """Synthesise while units arrive: after each incoming chunk of units, yield the audio
-        of every unit whose receptive field is complete (all but the last ``stream_context``
-        units); the rest comes when the input ends. Concatenated, the pieces equal ``decode``
-        of all units, because each window carries ``stream_context`` units of context on both
-        sides and only its centre is kept."""
+        """Synthesise while units arrive: once at least ``first_units`` units have a complete
+        receptive field (all but the last ``stream_context`` units), yield their audio; each
+        later piece waits for twice as many as the one before, up to ``max_units``; the rest
+        comes when the input ends. Concatenated, the pieces equal ``decode`` of all units,
+        because each window carries ``stream_context`` units of context on both sides and only
+        its centre is kept.
+
+        Each window costs its context too, so one unit at a time would synthesise
+        ``2 * stream_context + 1`` units per unit; growing pieces keep the first audio early
+        and the total close to one ``decode`` (a few times it at most)."""
+        if first_units < 1 or max_units < first_units:
+            raise ValueError(
+                f"need 1 <= first_units <= max_units, got first_units={first_units}, "
+                f"max_units={max_units}"
+            )
         voice = self.speaker_vector(speaker)
         context, hop = self.config.stream_context, self.config.hop_length
         units = torch.zeros(0, dtype=torch.long, device=self.unit_embedding.weight.device)
-        done = 0  # units whose audio has been yielded
+        done, want = 0, first_units  # units whose audio has been yielded; the next piece's size
         for chunk in unit_chunks:
             chunk = torch.as_tensor(chunk).reshape(-1)
             if chunk.numel() == 0:
                 continue
             units = torch.cat([units, self._units(chunk)])
             ready = units.numel() - context
-            if ready > done:
+            if ready - done >= want:
                 yield self._window(units, done, ready, voice, hop).float().cpu().numpy()
-                done = ready
+                done, want = ready, min(2 * want, max_units)
         if units.numel() == 0:
             raise ValueError("speech units are empty; nothing to synthesise")
         if units.numel() > done:

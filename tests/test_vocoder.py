@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -185,6 +186,34 @@ def test_first_chunk_arrives_after_the_first_input_chunk(vocoder: UnitVocoder) -
     first = next(vocoder.stream(arriving(), "alice"))
     assert consumed == [0]
     assert first.shape == ((20 - vocoder.config.stream_context) * 160,)
+
+
+def test_units_arriving_one_by_one_stream_in_growing_pieces(vocoder: UnitVocoder) -> None:
+    # The pipeline hands the vocoder one unit per decoding step: the pieces start small (the
+    # first audio comes early) and double, so the windows' context is not paid per unit.
+    units = torch.randint(0, 32, (120,), generator=torch.Generator().manual_seed(3))
+    _, whole = vocoder.decode(units, speaker="alice")
+    synthesised = []
+    original = vocoder.synthesize
+
+    def counting(window, voice):
+        synthesised.append(window.numel())
+        return original(window, voice)
+
+    with mock.patch.object(vocoder, "synthesize", side_effect=counting):
+        pieces = list(vocoder.stream(([int(u)] for u in units), "alice", 4, 32))
+    sizes = [len(p) // 160 for p in pieces]
+    context = vocoder.config.stream_context
+    assert sizes[:4] == [4, 8, 16, 32] and set(sizes[4:-1]) <= {32} and sum(sizes) == 120
+    assert sizes[-1] <= 32 + context  # the last piece: what was held back, plus the rest
+    assert np.sqrt(np.mean((np.concatenate(pieces) - whole) ** 2)) < 1e-5
+    assert sum(synthesised) < 3 * units.numel() < (2 * context + 1) * units.numel() / 4
+
+
+@pytest.mark.parametrize(("first", "most"), [(0, 8), (8, 4)])
+def test_bad_stream_piece_sizes_raise(vocoder: UnitVocoder, first: int, most: int) -> None:
+    with pytest.raises(ValueError, match="1 <= first_units <= max_units"):
+        next(vocoder.stream([[1, 2]], "alice", first, most))
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from omni.vocab import VocabLayout
+from training.encoder_init import init_encoders
 
 
 def load_code_tokenizers(folders: dict[str, str]) -> dict[str, Any]:
@@ -54,7 +55,8 @@ def load_model(
     init: str | None, model_spec: dict[str, Any], code_tokenizers: dict[str, Any] | None = None
 ):
     """(model, text tokenizer): from a checkpoint folder, or a micro preset the curriculum
-    names with its vocabulary sized from ``code_tokenizers``."""
+    names with its vocabulary sized from ``code_tokenizers`` (and, where the curriculum's
+    ``encoder_init`` says so, its encoder towers started from theirs)."""
     from omni.modeling import OmniForConditionalGeneration
     from omni.presets import build_micro
     from tokenizers_mm.text import micro_text_tokenizer
@@ -75,9 +77,11 @@ def load_model(
         return model, tokenizer
     spec = dict(model_spec)
     preset = spec.pop("preset", None)
+    encoder_init = spec.pop("encoder_init", None) or {}
     if preset is None:
         raise ValueError("give --init CKPT or a 'model: {preset: micro-...}' in the curriculum")
     tokenizer = micro_text_tokenizer()
     layout = layout_for(len(tokenizer), code_tokenizers)
     model, processor = build_micro(preset, tokenizer=tokenizer, layout=layout, **spec)
+    init_encoders(model, code_tokenizers, encoder_init)
     return model, processor.tokenizer
