@@ -250,3 +250,12 @@ class Decoder:
 def supports_speculation(model) -> bool:
     """True when the model has an MTP module to draft with."""
     return getattr(model, "mtp", None) is not None
+
+
+def speculates_by_default(model) -> bool:
+    """True when the model drafts unless a request says otherwise: it has an MTP module, and
+    its ``generation_config.json`` does not turn drafting off (``"speculative": false``, written
+    by ``omni pipeline assemble --speculative-default off`` for a model whose drafts do not
+    pay)."""
+    config = getattr(model, "generation_config", None)
+    return supports_speculation(model) and getattr(config, "speculative", True) is not False

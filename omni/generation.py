@@ -6,7 +6,8 @@ its image), ``voice`` (a speaker name or a reference clip: path or ``(sample_rat
 ``steps`` and ``guidance`` for images, ``think`` (reason first, in a think block closed before
 any image or audio; the reasoning comes back in ``result.thinking``, apart from
 ``result.text``), ``speculative`` (MTP self-speculative decoding; on by default where the model
-has MTP, drafting only while drafts pay, in batches too), ``draft_tokens`` (1 to 4: the length
+has MTP and its generation config does not turn it off, drafting only while drafts pay, in
+batches too), ``draft_tokens`` (1 to 4: the length
 of each chain of MTP drafts; None chooses it from the measured acceptance), ``compiled`` (plain
 decoding on a static KV cache with a ``torch.compile``d step, ``omni.compiled``), ``sample_rate`` (for raw waveforms in ``inputs``),
 ``tools`` (JSON-schema functions or Python functions the model may call: the calls come back

@@ -16,7 +16,7 @@ from typing import Any
 
 from omni.blocks import AudioBlock, BlockCodec, ImageBlock
 from omni.constraints import OutputConstraint
-from omni.decoding import Column, Decoder, DecodeStats, supports_speculation
+from omni.decoding import Column, Decoder, DecodeStats, speculates_by_default, supports_speculation
 from omni.inputs import read_audio, to_sample
 from omni.options import GenerationOptions
 from omni.processor import OmniBatch
@@ -66,7 +66,7 @@ def plan(
         )
     speculative = options.speculative
     if speculative is None:
-        speculative = supports_speculation(pipe.model) and not options.compiled
+        speculative = speculates_by_default(pipe.model) and not options.compiled
     elif speculative and not supports_speculation(pipe.model):
         raise ValueError("speculative=True needs a model with an MTP module")
     if options.draft_tokens is not None and not (speculative and supports_speculation(pipe.model)):

@@ -89,3 +89,16 @@ def test_pipeline_assemble_command(tmp_path, shipped_tokenizers):
     assert main(argv) == 0
     assert omni.load(tmp_path / "p").layout.image_codes == 512
     assert main(["pipeline", "assemble", "--lm", str(tmp_path), "--out", "x"]) == 2
+
+
+def test_a_pipeline_assembled_plain_by_default_drafts_only_when_asked(tmp_path, shipped_tokenizers):
+    from omni.cli import main
+
+    lm = _lm_folder(tmp_path / "lm", shipped_tokenizers)
+    argv = ["pipeline", "assemble", "--lm", str(lm), "--out", str(tmp_path / "p")]
+    assert main([*argv, "--speculative-default", "off"]) == 0
+    plain = omni.load(tmp_path / "p")
+    assert plain.generate("hi", max_new_tokens=6).usage["drafts"] == 0
+    assert plain.generate("hi", max_new_tokens=6, speculative=True).usage["drafts"] > 0
+    drafting = omni.load(assemble_pipeline(lm, tmp_path / "q", {}, {}))  # the LM's own: drafts
+    assert drafting.generate("hi", max_new_tokens=6).usage["drafts"] > 0

@@ -48,13 +48,19 @@ def assemble_pipeline(
     out: str | Path,
     code_tokenizers: dict[str, str | Path],
     decoders: dict[str, str | Path],
+    speculative_default: bool | None = None,
 ) -> Path:
     """Write ``out`` as a complete pipeline folder: the LM at ``lm`` (``config.json``,
     safetensors, text tokenizer) plus the code tokenizers and decoders in the given folders
-    (``image`` / ``audio``). ``out`` may be ``lm`` itself. Returns ``out``."""
+    (``image`` / ``audio``). ``out`` may be ``lm`` itself. Returns ``out``.
+
+    ``speculative_default`` (None: the LM's own) is whether ``omni.generate`` drafts with the
+    MTP module when a request does not say: off for a model whose drafts do not pay (measured
+    by ``omni eval matrix --speedup``). It is kept in ``generation_config.json``."""
     from transformers import AutoTokenizer
 
     from decoders.base import CodeDecoder
+    from omni.decoding import supports_speculation
     from omni.modeling import OmniForConditionalGeneration
     from omni.pipeline import OmniPipeline
     from tokenizers_mm.base import CodeTokenizer
@@ -69,6 +75,12 @@ def assemble_pipeline(
     loaded_decoders = {m: CodeDecoder.from_pretrained(f) for m, f in decoder_folders.items()}
     check_components(model.layout, tokenizers, "tokenizer")
     check_components(model.layout, loaded_decoders, "decoder")
+    if speculative_default is not None:
+        if speculative_default and not supports_speculation(model):
+            raise ValueError(f"the LM at {lm} has no MTP module to draft with")
+        model.generation_config.speculative = speculative_default
+        # A config derived from the model config is rebuilt on load, which drops this setting.
+        model.generation_config._from_model_config = False
     pipeline = OmniPipeline(model, AutoTokenizer.from_pretrained(lm), tokenizers, loaded_decoders)
     pipeline.save_pretrained(out)
     return Path(out)

@@ -130,8 +130,17 @@ def run_matrix(
     """Answer up to ``n`` records of each direction and judge them; one report per direction
     (a direction without records reports ``n = 0``). ``on_answer(direction, record, result)``
     sees every answer (the command keeps drawn scenes and speech from it). ``compare_plain``
-    times every answer again without speculative decoding, for the speed-up."""
+    answers speculatively (whatever the model's default) and times every answer again without
+    speculative decoding, for the speed-up."""
+    from omni.decoding import supports_speculation
+
     options = {"seed": 0, **(options or {})}
+    if compare_plain:
+        if not supports_speculation(pipeline.model):
+            raise ValueError(
+                "the speculative speed-up (--speedup) needs a model with an MTP module"
+            )
+        options["speculative"] = True
     probe = getattr(pipeline.model, "code_tokenizers", {}).get("audio")
     context = ScoreContext(tts_candidates(records), probe if hasattr(probe, "transcribe") else None)
     reports = []

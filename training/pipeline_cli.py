@@ -16,6 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--decoders", nargs="*", default=[], metavar="MODALITY=FOLDER", help="image=, audio="
     )
+    parser.add_argument(
+        "--speculative-default",
+        choices=("on", "off"),
+        default=None,
+        help="whether omni.generate drafts with MTP unless told (default: the LM's own)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         pairs(args.tokenizers, "--tokenizers"),
         pairs(args.decoders, "--decoders"),
+        speculative_default=None
+        if args.speculative_default is None
+        else args.speculative_default == "on",
     )
     print(out)
     return 0
