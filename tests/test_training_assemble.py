@@ -45,12 +45,14 @@ def test_a_checkpoint_refuses_a_tokenizer_of_another_codebook(tmp_path, shipped_
         load_model(str(tmp_path), {}, shipped_tokenizers)
 
 
-def _lm_folder(folder: Path, tokenizers) -> Path:
+def _lm_folder(folder: Path, tokenizers, **overrides) -> Path:
     from tokenizers_mm.text import micro_text_tokenizer
 
     text = micro_text_tokenizer()
     layout = layout_for(len(text), tokenizers)
-    model, processor = build_micro("micro-llama", tokenizer=text, layout=layout, encoders={})
+    model, processor = build_micro(
+        "micro-llama", tokenizer=text, layout=layout, encoders={}, **overrides
+    )
     model.save_pretrained(folder)
     processor.tokenizer.save_pretrained(folder)
     return folder
@@ -102,3 +104,9 @@ def test_a_pipeline_assembled_plain_by_default_drafts_only_when_asked(tmp_path, 
     assert plain.generate("hi", max_new_tokens=6, speculative=True).usage["drafts"] > 0
     drafting = omni.load(assemble_pipeline(lm, tmp_path / "q", {}, {}))  # the LM's own: drafts
     assert drafting.generate("hi", max_new_tokens=6).usage["drafts"] > 0
+
+
+def test_drafting_by_default_needs_an_mtp_module(tmp_path, shipped_tokenizers):
+    lm = _lm_folder(tmp_path / "lm", shipped_tokenizers, mtp_layers=0)
+    with pytest.raises(ValueError, match="has no MTP module to draft with"):
+        assemble_pipeline(lm, tmp_path / "p", {}, {}, speculative_default=True)

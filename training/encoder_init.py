@@ -55,12 +55,8 @@ def check_same_shapes(target: nn.Module, source: nn.Module, what: str) -> None:
 
 def init_encoders(
     model: nn.Module, code_tokenizers: dict[str, Any], mapping: dict[str, str]
-) -> dict[str, int]:
-    """Copy each named code tokenizer's encoder tower into the model's encoder of that name.
-
-    Returns the number of tensors copied per encoder.
-    """
-    copied = {}
+) -> None:
+    """Copy each named code tokenizer's encoder tower into the model's encoder of that name."""
     for name, modality in mapping.items():
         if name not in model.encoders:
             raise ValueError(
@@ -77,5 +73,3 @@ def init_encoders(
         what = f"{name} <- {modality} tokenizer"
         check_same_shapes(target, source, what)
         target.load_state_dict(source.state_dict())
-        copied[name] = len(source.state_dict())
-    return copied
