@@ -40,9 +40,10 @@ def measure(pipe, records: list[dict], options: dict) -> dict:
     stream_times(pipe, prompt_of(records[0]), options)  # warm-up
     firsts, totals, generated, silent = [], [], [], 0
     for record in records:
-        first, total = stream_times(pipe, prompt_of(record), options)
+        prompt = prompt_of(record)
+        first, total = stream_times(pipe, prompt, options)
         start = time.perf_counter()
-        pipe.generate(prompt_of(record), out_modality="audio", **options)
+        pipe.generate(prompt, out_modality="audio", **options)
         generated.append(time.perf_counter() - start)
         firsts.append(first)
         totals.append(total)
