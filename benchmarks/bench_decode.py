@@ -27,6 +27,7 @@ in 2-to-5-token verification steps. ``bench_decode_peer.py`` holds the DeepSeek-
 
     .venv/bin/python benchmarks/bench_decode.py            # the full run, for a quiet machine
     .venv/bin/python benchmarks/bench_decode.py --smoke    # a tiny configuration, minutes
+    .venv/bin/python benchmarks/bench_decode.py --models default --parts zero  # merged in
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from decode_arms import (  # beside this script
     prompts_for,
     toy_world,
 )
+from decode_report import PARTS, markdown, merged  # beside this script
 from transformers import DynamicCache
 
 from omni.experts import EXPERTS_IMPLEMENTATIONS, experts_implementation, use_experts
@@ -61,6 +63,7 @@ SMOKE = dict(
     batches=[1, 2],
     repeats=1,
     zero_prompts=2,
+    zero_passes=1,
     throughput_repeats=1,
 )
 
@@ -97,7 +100,10 @@ def measure_zero_acceptance(pipe, args, world=None) -> dict:
     """What speculation costs where no draft is accepted: the model's MTP module swapped for a
     freshly initialised one, text answers one request at a time, plain and speculative
     (the adaptive policy carried over requests, as ``omni.generate`` does) taken in turn
-    prompt by prompt; a first pass over the prompts warms up and is not counted."""
+    prompt by prompt. A first pass over the prompts warms up and is not counted; then
+    ``--zero-passes`` passes, the arms' order swapped from one pass to the next (plain first,
+    then speculative first), so neither arm always runs on caches the other warmed. Seconds are
+    the decoding loop's own (prefill excluded: it is the same forward in both arms)."""
     from omni.mtp import MultiTokenPredictor
 
     model = pipe.model
@@ -108,35 +114,47 @@ def measure_zero_acceptance(pipe, args, world=None) -> dict:
     )
     policy = SpeculationPolicy()
     samples = prompts_for("text", args.zero_prompts, args.seed, world)
-    seconds, tokens, pairs = {"plain": 0.0, "auto": 0.0}, {"plain": 0, "auto": 0}, []
+    arms_of = [("plain", "auto"), ("auto", "plain")]
+    # [pass][prompt][arm] -> (seconds, tokens)
+    timed: list[list[dict]] = []
     identical, drafts, accepted, paused = True, 0, 0, 0
     try:
-        for counted in (False, True):
+        for index in range(args.zero_passes + 1):
+            rows = []
             for sample in samples:
                 batch = pipe.processor([sample], padding_side="left", add_generation_prompt=True)
                 table = arms(pipe, batch, "text", args.tokens, [], policy)
-                runs = {arm: table[f"omni_{arm}"]() for arm in ("plain", "auto")}
-                if not counted:
-                    continue
+                runs = {arm: table[f"omni_{arm}"]() for arm in arms_of[index % 2]}
                 identical &= runs["plain"][0] == runs["auto"][0]
-                for arm, (_, stats) in runs.items():
-                    seconds[arm] += stats.decode_s
-                    tokens[arm] += stats.new_tokens
-                rate = {arm: st.new_tokens / st.decode_s for arm, (_, st) in runs.items()}
-                pairs.append(rate["auto"] / rate["plain"])
-                stats = runs["auto"][1]
-                drafts += stats.drafts
-                accepted += stats.accepted
-                paused += stats.paused_steps
+                rows.append({arm: (st.decode_s, st.new_tokens) for arm, (_, st) in runs.items()})
+                if index:
+                    stats = runs["auto"][1]
+                    drafts, accepted = drafts + stats.drafts, accepted + stats.accepted
+                    paused += stats.paused_steps
+            if index:  # the first pass warms up
+                timed.append(rows)
     finally:
         model.mtp = trained
-    rates = {arm: tokens[arm] / seconds[arm] for arm in seconds}
+
+    def ratio(cells: list[dict]) -> float:
+        rate = {
+            arm: sum(c[arm][1] for c in cells) / sum(c[arm][0] for c in cells)
+            for arm in ("plain", "auto")
+        }
+        return rate["auto"] / rate["plain"]
+
+    every = [cell for rows in timed for cell in rows]
+    per_prompt = [ratio([rows[i] for rows in timed]) for i in range(len(samples))]
+    seconds = {arm: sum(c[arm][0] for c in every) for arm in ("plain", "auto")}
+    tokens = sum(c["auto"][1] for c in every)
     return {
         "prompts": len(samples),
-        "tokens": tokens["auto"],
-        "tokens_per_s": {f"omni_{arm}": round(rate, 1) for arm, rate in rates.items()},
-        "ratio_to_omni_plain": round(rates["auto"] / rates["plain"], 3),
-        "median_ratio_per_prompt": round(statistics.median(pairs), 3),
+        "passes": args.zero_passes,
+        "tokens": tokens,
+        "tokens_per_s": {f"omni_{arm}": round(tokens / s, 1) for arm, s in seconds.items()},
+        "ratio_to_omni_plain": round(ratio(every), 3),
+        "ratio_by_pass": [round(ratio(rows), 3) for rows in timed],
+        "median_ratio_per_prompt": round(statistics.median(per_prompt), 3),
         "drafts": drafts,
         "accepted": accepted,
         "paused_steps": paused,
@@ -219,84 +237,6 @@ def measure_throughput(pipe, modality: str, size: int, args, carried, world=None
     }
 
 
-def head(*columns: str) -> list[str]:
-    """A markdown table's header and rule."""
-    return ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-
-
-def markdown(figures: dict) -> str:
-    """The docs table: speculative speed-up over transformers' generate, per row of the run."""
-    lines = head(
-        "model",
-        "output",
-        "batch",
-        "omni plain",
-        "best k",
-        "omni best k",
-        "omni auto",
-        "omni compiled",
-        "hf compiled",
-        "acceptance (auto, by depth)",
-        "identical",
-    )
-    for model, entry in figures["models"].items():
-        for key, figure in entry["decoding"].items():
-            modality, batch = key.split("@")
-            ratios = figure["ratio_to_hf_generate"]
-            best = entry["best_k"][key]
-            accept = figure["acceptance_by_depth"].get("omni_auto", [])
-            lines.append(
-                f"| {model} | {modality} | {batch} | {ratios['omni_plain']:.2f}x | {best} | "
-                f"{ratios[best]:.2f}x | {ratios['omni_auto']:.2f}x | "
-                f"{ratios['omni_compiled']:.2f}x | "
-                f"{ratios.get('hf_generate_compiled', float('nan')):.2f}x | "
-                f"{', '.join('-' if a is None else f'{a:.0%}' for a in accept)} | "
-                f"{'yes' if all(figure['identical_output'].values()) else 'NO'} |"
-            )
-    lines += [
-        "",
-        *head(
-            "model",
-            "output",
-            "batch",
-            "plain: batched / one at a time",
-            "auto: batched / one at a time",
-            "identical",
-        ),
-    ]
-    for model, entry in figures["models"].items():
-        for key, by_modality in entry.items():
-            if key.startswith("throughput_batch_"):
-                size = key.rsplit("_", 1)[1]
-                for modality, figure in by_modality.items():
-                    ratios = figure["batched_over_one_at_a_time"]
-                    lines.append(
-                        f"| {model} | {modality} | {size} | {ratios['plain']:.2f}x | "
-                        f"{ratios['auto']:.2f}x | {'yes' if figure['identical_output'] else 'NO'} |"
-                    )
-    lines += [
-        "",
-        *head(
-            "model",
-            "zero acceptance: omni auto / omni plain",
-            "median per prompt",
-            "drafts",
-            "paused steps",
-            "identical",
-        ),
-    ]
-    for model, entry in figures["models"].items():
-        zero = entry.get("zero_acceptance")
-        if zero is not None:
-            lines.append(
-                f"| {model} | {zero['ratio_to_omni_plain']:.3f}x | "
-                f"{zero['median_ratio_per_prompt']:.3f}x | {zero['drafts']} "
-                f"({zero['accepted']} accepted) | {zero['paused_steps']} of {zero['tokens']} "
-                f"tokens | {'yes' if zero['identical_output'] else 'NO'} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -329,6 +269,20 @@ def main() -> None:
         help="text prompts for the cost of speculation with a fresh, never-accepted MTP module "
         "(0 skips it)",
     )
+    parser.add_argument(
+        "--zero-passes",
+        type=int,
+        default=3,
+        help="timed passes over the zero-acceptance prompts, the arms' order swapped each pass",
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=list(PARTS),
+        choices=PARTS,
+        help="what to measure; a run of some models or parts is merged into --out, replacing "
+        "only the entries it measured",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="a tiny configuration: " + str(SMOKE))
     parser.add_argument("--out", help="JSON figures (default: bench_decode.json beside this)")
@@ -345,32 +299,35 @@ def main() -> None:
         world = toy_world(args) if preset == "default" else None
         entry = {"preset": preset, "layers": pipe.model.config.backbone_config.num_hidden_layers}
         policies = {modality: SpeculationPolicy() for modality in args.modalities}
-        entry["decoding"] = {
-            f"{modality}@{size}": measure_decoding(
-                pipe, modality, size, args, policies[modality], world
-            )
-            for modality in args.modalities
-            for size in args.batches
-        }
-        entry["best_k"] = {
-            key: max(
-                (f"omni_k{k}" for k in args.depths),
-                key=lambda arm, f=figure: f["tokens_per_s"][arm],
-            )
-            for key, figure in entry["decoding"].items()
-        }
+        if "decoding" in args.parts:
+            entry["decoding"] = {
+                f"{modality}@{size}": measure_decoding(
+                    pipe, modality, size, args, policies[modality], world
+                )
+                for modality in args.modalities
+                for size in args.batches
+            }
+            entry["best_k"] = {
+                key: max(
+                    (f"omni_k{k}" for k in args.depths),
+                    key=lambda arm, f=figure: f["tokens_per_s"][arm],
+                )
+                for key, figure in entry["decoding"].items()
+            }
         size = max(args.batches)
-        if size > 1:
+        if size > 1 and "throughput" in args.parts:
             entry[f"throughput_batch_{size}"] = {
                 modality: measure_throughput(pipe, modality, size, args, policies[modality], world)
                 for modality in args.modalities
             }
-        if experts_implementation(pipe.model) is not None:
+        if experts_implementation(pipe.model) is not None and "experts" in args.parts:
             entry["experts"] = measure_experts(pipe, args.repeats)
-        if args.zero_prompts:
+        if args.zero_prompts and "zero" in args.parts:
             entry["zero_acceptance"] = measure_zero_acceptance(pipe, args, world)
         figures["models"][name] = entry
         print(json.dumps({name: entry}, indent=1))
+    full = set(args.models) == set(MODELS) and set(args.parts) == set(PARTS)
+    figures = figures if args.smoke else merged(out, figures, full)
     figures["table"] = markdown(figures)
     print(figures["table"])
     out.write_text(json.dumps(figures, indent=2) + "\n")

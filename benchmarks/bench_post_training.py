@@ -5,9 +5,10 @@ The policy is the shipped default model. Two toy-world tasks where it is imperfe
 pixels and rewarded by the pixel checker's attribute accuracy). Each method runs
 ``--rounds`` rounds of SnapPO's generate -> reward -> train on ``--train-prompts`` prompts of
 the world's ``train`` split, ``--group-size`` samples each; it is judged on
-``--held-out-prompts`` prompts of the ``novel`` split (colour-shape pairs the model never
-saw in training), as the mean verifiable reward of ``--eval-samples`` samples per prompt at
-the sampling temperature. Every method runs with 3 seeds (sampling and training seeds); the
+``--held-out-prompts`` prompts of each ``--held-out-splits`` split (``test``: prompts it never
+trained on, from the training distribution; ``novel``: colour-shape pairs the model never saw
+in training), as the mean verifiable reward of ``--eval-samples`` samples per prompt at the
+sampling temperature. Every method runs with 3 seeds (sampling and training seeds); the
 held-out figure before training is measured with the same evaluation seeds, so each seed's
 gain is paired.
 
@@ -88,13 +89,18 @@ def _spread(values: list[float]) -> dict:
 
 
 def run_method(args, store, init, task, method, train, held, sampler) -> dict:
+    """One method over every seed: the held-out reward before and after on each split of
+    ``held`` (split -> prompts), the gains, and the cost of a first round."""
     reward, _ = TASKS[task]
-    before, after, costs = [], [], None
+    before = {split: [] for split in held}
+    after = {split: [] for split in held}
+    costs = None
     for seed in args.seeds:
         eval_seed = 1000 + seed
-        before.append(
-            held_out_reward(store, init, held, sampler, reward, args.eval_samples, eval_seed)
-        )
+        for split, prompts in held.items():
+            before[split].append(
+                held_out_reward(store, init, prompts, sampler, reward, args.eval_samples, eval_seed)
+            )
         chosen = {**METHODS[method], **({"learning_rate": args.lr} if args.lr else {})}
         settings = TrainSettings(
             epochs=args.epochs, micro_batch=args.micro_batch, seed=seed, **chosen
@@ -109,25 +115,35 @@ def run_method(args, store, init, task, method, train, held, sampler) -> dict:
             args.rounds,
             GenerateSettings(args.group_size, seed),
             settings,
+            prompts_per_round=args.prompts_per_round,
         )
         final = rounds[-1].next_policy
-        after.append(
-            held_out_reward(store, final, held, sampler, reward, args.eval_samples, eval_seed)
-        )
+        for split, prompts in held.items():
+            after[split].append(
+                held_out_reward(
+                    store, final, prompts, sampler, reward, args.eval_samples, eval_seed
+                )
+            )
         # the first round whose samples this run drew (a round found done has no timings)
         costs = costs or next((r.figures for r in rounds if r.computed["generate"]), None)
+        moved = ", ".join(f"{s} {before[s][-1]:.3f} -> {after[s][-1]:.3f}" for s in held)
         print(
-            f"{task} {method} seed {seed}: held-out {before[-1]:.3f} -> {after[-1]:.3f}; "
+            f"{task} {method} seed {seed}: held-out {moved}; "
             f"train reward by round {[round(r.mean_reward, 3) for r in rounds]} "
             f"({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
-    gains = [a - b for a, b in zip(after, before, strict=True)]
+    held_out = {}
+    for split in held:
+        gains = [a - b for a, b in zip(after[split], before[split], strict=True)]
+        held_out[split] = {
+            "before": _spread(before[split]),
+            "after": _spread(after[split]),
+            "gain": _spread(gains),
+            "raised_in_every_seed": all(g > 0 for g in gains),
+        }
     return {
-        "before": _spread(before),
-        "after": _spread(after),
-        "gain": _spread(gains),
-        "raised_in_every_seed": all(g > 0 for g in gains),
+        "held_out": held_out,
         "learning_rate": settings.learning_rate,
         "first_round_cost": costs and {k: round(v, 3) for k, v in costs.items()},
     }
@@ -144,7 +160,20 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--world-samples", type=int, default=4000, help="toy world size")
     parser.add_argument("--train-prompts", type=int, default=32)
-    parser.add_argument("--held-out-prompts", type=int, default=64)
+    parser.add_argument(
+        "--prompts-per-round",
+        type=int,
+        help="each round samples the next N of the training prompts (default: all, every round)",
+    )
+    parser.add_argument("--held-out-prompts", type=int, default=64, help="per held-out split")
+    parser.add_argument(
+        "--held-out-splits",
+        nargs="+",
+        default=["test", "novel"],
+        choices=["validation", "test", "novel"],
+        help="held-out splits: test (unseen prompts of the training distribution), novel "
+        "(colour-shape pairs no stage trained on)",
+    )
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--eval-samples", type=int, default=4, help="samples per held-out prompt")
     parser.add_argument("--rounds", type=int, default=3)
@@ -172,7 +201,10 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(store.folder("policies", init))
     for task in args.tasks:
         train, modality = _prompts(policy, tokenizer, manifest, task, "train", args.train_prompts)
-        held, _ = _prompts(policy, tokenizer, manifest, task, "novel", args.held_out_prompts)
+        held = {
+            split: _prompts(policy, tokenizer, manifest, task, split, args.held_out_prompts)[0]
+            for split in args.held_out_splits
+        }
         sampler = omni_sampler(modality, TASKS[task][1], args.temperature)
         for method in args.methods:
             figures = run_method(args, store, init, task, method, train, held, sampler)

@@ -83,6 +83,7 @@ def arms(pipe, batch, modality: str, tokens: int, depths: list[int], carried) ->
     ``omni_auto`` drafts with ``carried``, the policy kept across calls as ``omni.generate``
     keeps one per output modality, so its acceptance history is warm as in a serving process."""
     model, rows = pipe.model, batch.input_ids.shape[0]
+    batch = batch.to(model.device)  # transformers' generate takes the ids where the model is
     constraint = OutputConstraint(pipe.layout, modality)
     end_turn, pad = pipe.layout.special_id("<|endofturn|>"), pipe.layout.special_id("<|pad|>")
 

@@ -87,6 +87,24 @@ def test_a_loop_chains_rounds_and_a_rerun_does_no_work(tmp_path):
     assert not any(any(r.computed.values()) for r in again)
 
 
+def test_rounds_can_sample_fresh_prompts_in_turn(tmp_path):
+    store, policy = _store_with_policy(tmp_path)
+    generate = GenerateSettings(group_size=2)
+    train = TrainSettings(loss="gspo", learning_rate=0.01, micro_batch=4)
+    weights = {"exact_match": 1.0}
+    one = PROMPTS[:1]
+    rounds = run_loop(store, policy, PROMPTS, SAMPLER, weights, 3, generate, train, 10, 1)
+    for index, record in enumerate(rounds):
+        sampled = store.read("rollouts", record.rollout).tensors["prompt_tokens"]
+        expected = PROMPTS[index % len(PROMPTS)]
+        assert sampled.shape[0] == 1  # one prompt a round
+        assert sampled[0, -len(expected.ids) :].tolist() == list(expected.ids)
+    alone = run_loop(store, policy, one, SAMPLER, weights, 1, generate, train)
+    assert alone[0].rollout == rounds[0].rollout  # the first round sampled the first prompt
+    with pytest.raises(ValueError, match="prompts_per_round must lie in 1..2"):
+        run_loop(store, policy, PROMPTS, SAMPLER, weights, 1, generate, train, 10, 3)
+
+
 def test_bad_loop_inputs_are_refused(tmp_path):
     store, policy = _store_with_policy(tmp_path)
     with pytest.raises(ValueError, match="rounds must be at least 1"):

@@ -50,22 +50,23 @@ def chat(english: str, korean: str | None = None):
     return Sample(turns)
 
 
-def train_micro(pipe, steps: int, seed: int) -> float:
-    """A short LM + MTP training run on translation pairs; returns the last loss."""
+def train_micro(pipe, steps: int, seed: int, learning_rate: float = 3e-3) -> float:
+    """A short LM + MTP training run on translation pairs, on the model's device; returns the
+    last loss."""
     import torch
 
     from omni.common.loop import TrainLoop
 
     model, processor = pipe.model, pipe.processor
     pairs = translation_pairs(4000, seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
     balancer = model.enable_bias_balancing()
     model.train()
     loss = float("nan")
     loop = TrainLoop(None, steps, {"model": model}, {"model": optimizer}, desc="micro LM + MTP")
     for step in loop:
         batch = [chat(en, ko) for en, ko in pairs[(step * 16) % 3984 : (step * 16) % 3984 + 16]]
-        out = model(**processor(batch).model_inputs())
+        out = model(**processor(batch).to(model.device).model_inputs())
         out.loss.backward()
         optimizer.step()
         optimizer.zero_grad()

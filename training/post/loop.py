@@ -32,6 +32,12 @@ def _rate(count: float, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("nan")
 
 
+def _round_prompts(prompts: Sequence[Prompt], count: int | None, index: int) -> list[Prompt]:
+    if count is None:
+        return list(prompts)
+    return [prompts[(index * count + i) % len(prompts)] for i in range(count)]
+
+
 def run_loop(
     store: SnapshotStore,
     policy_key: str,
@@ -42,14 +48,24 @@ def run_loop(
     generate: GenerateSettings = GenerateSettings(),
     train: TrainSettings = TrainSettings(),
     checkpoint_every: int = 10,
+    prompts_per_round: int | None = None,
 ) -> list[LoopRound]:
     """Run ``rounds`` rounds from ``policy_key``; returns one record per round.
-    ``checkpoint_every``: the train stage's checkpoint cadence (``run_train_stage``)."""
+    ``checkpoint_every``: the train stage's checkpoint cadence (``run_train_stage``).
+    ``prompts_per_round``: each round samples the next that many prompts of ``prompts``
+    (wrapping around), so rounds see fresh prompts instead of fitting the same ones again;
+    None: every round samples all of them."""
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1 (got {rounds})")
+    if prompts_per_round is not None and not 1 <= prompts_per_round <= len(prompts):
+        raise ValueError(
+            f"prompts_per_round must lie in 1..{len(prompts)} (the prompts given), "
+            f"got {prompts_per_round}"
+        )
     history = []
-    for _ in range(rounds):
-        sampled = run_generate_stage(store, policy_key, prompts, sampler, generate)
+    for index in range(rounds):
+        chosen = _round_prompts(prompts, prompts_per_round, index)
+        sampled = run_generate_stage(store, policy_key, chosen, sampler, generate)
         scored = run_reward_stage(store, sampled.key, reward_weights)
         trained = run_train_stage(
             store, policy_key, sampled.key, scored.key, train, checkpoint_every

@@ -85,6 +85,11 @@ def add_stage_commands(parser: argparse.ArgumentParser, losses: tuple[str, ...])
     loop.add_argument("--policy", required=True)
     loop.add_argument("--reward", nargs="+", required=True, help="name or name=weight")
     loop.add_argument("--rounds", type=int, default=1)
+    loop.add_argument(
+        "--prompts-per-round",
+        type=int,
+        help="each round samples the next N prompts (wrapping around); default: all of them",
+    )
     _add_generate_options(loop)
     _add_train_options(loop, losses)
 
@@ -203,6 +208,7 @@ def run_stage(args: argparse.Namespace) -> dict:
         generate,
         train,
         args.checkpoint_every,
+        args.prompts_per_round,
     )
     return {"rounds": [dataclasses.asdict(r) for r in rounds]}
 
