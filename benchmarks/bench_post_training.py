@@ -33,6 +33,12 @@ and ``--tasks vqa --train-prompts 384 --prompts-per-round 128 --held-out-prompts
     --methods simper --learning-rate 3e-5 --micro-batch 16
     --methods simper --label simper-lr1e-5 --learning-rate 1e-5 --micro-batch 16
 
+and for drawing, ``--tasks draw --train-prompts 64 --prompts-per-round 32 --held-out-prompts 32
+--rounds 2 --eval-samples 4`` with:
+
+    --methods gspo --learning-rate 4e-5 --micro-batch 8
+    --methods dpo --learning-rate 1e-5 --micro-batch 16
+
 The pilots that chose those settings (``bench_post_training_pilots.json``) ran the same way
 with ``--held-out-splits validation --seeds 0 1 --work runs/pilot``; ``--table`` prints a
 JSON's figures as the docs table. A smoke test:
