@@ -2,13 +2,14 @@
 parameters in bfloat16 on an accelerator.
 
 A micro-hcx-omni pipeline is built at the 1B size (``--size 1b``: 2048 wide, 20 layers, GQA
-16/8, MLP 5632: 0.95B parameters), trained for ``--train-steps`` on the toy translation task in float32 on the
-device so that its MTP head has something to draft, saved, and loaded back by
+16/8, MLP 5632: 0.95B parameters), trained for ``--train-steps`` on the toy translation task in
+float32 on the device so that its MTP head has something to draft, saved, and loaded back by
 ``omni.load(device=..., dtype=bfloat16)`` as a user would. Then, on the same weights:
 
 - **text decoding**, the arms of ``bench_decode.py`` taken in turn prompt by prompt:
   transformers' ``generate`` (the baseline), Omni plain, Omni speculative at k = 1..4; tokens/s,
-  ratios to the baseline, acceptance by depth, and whether every answer equals the baseline's;
+  ratios to the baseline, each speculative arm's mean acceptance, and whether every answer
+  equals the baseline's;
 - **time to the first audio chunk** through ``omni.stream`` (median over prompts), beside the
   whole streamed answer;
 - **image decode at 8 steps**: the shipped default model's image decoder (a diffusers UNet) on
@@ -65,10 +66,10 @@ def trained_pipeline(size: str, steps: int, learning_rate: float, device: str, s
     if steps:
         train_micro(pipe, steps, seed, learning_rate)
     parameters = sum(p.numel() for p in pipe.model.backbone.parameters())
-    folder = tempfile.mkdtemp(prefix="omni-gpu-decode-")
     pipe.model.to("cpu")
-    pipe.save_pretrained(folder)
-    return omni.load(folder, device=device, dtype=torch.bfloat16), parameters
+    with tempfile.TemporaryDirectory(prefix="omni-gpu-decode-") as folder:
+        pipe.save_pretrained(folder)
+        return omni.load(folder, device=device, dtype=torch.bfloat16), parameters
 
 
 def text_decoding(pipe, prompts: int, tokens: int, repeats: int, seed: int) -> dict:
@@ -168,7 +169,6 @@ def main() -> None:
         "text": text_decoding(pipe, args.prompts, args.tokens, args.repeats, args.seed),
         "first_audio": first_audio(pipe, args.prompts, args.tokens),
         "image_decode_8_steps": image_decode(args.device, args.repeats),
-        "wall_s": None,
     }
     figures["wall_s"] = round(time.perf_counter() - started, 1)
     out = Path(args.out or Path(__file__).with_suffix(".json"))

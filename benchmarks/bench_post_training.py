@@ -237,7 +237,7 @@ def main() -> None:
         print(markdown(json.loads(out.read_text(encoding="utf-8"))), end="")
         return
     if args.label and len(args.methods) != 1:
-        raise ValueError("--label names the run of one method; give one --methods")
+        parser.error("--label names the run of one method; give one --methods")
     torch.set_num_threads(args.threads)
 
     work = Path(args.work)
