@@ -32,12 +32,17 @@ and ``--tasks vqa --train-prompts 384 --prompts-per-round 128 --held-out-prompts
     --methods dpo --learning-rate 1e-5 --micro-batch 16
     --methods simper --learning-rate 3e-5 --micro-batch 16
     --methods simper --label simper-lr1e-5 --learning-rate 1e-5 --micro-batch 16
+    --methods grouper --learning-rate 3e-6 --micro-batch 4
+    --methods gspo --label gspo-clip3e-2 --learning-rate 2e-5 --micro-batch 32 --clip-range 3e-2 4e-2
 
 and for drawing, ``--tasks draw --train-prompts 64 --prompts-per-round 32 --held-out-prompts 32
 --rounds 2 --eval-samples 4`` with:
 
     --methods gspo --learning-rate 4e-5 --micro-batch 8
+    --methods gspo --label gspo-mb16 --learning-rate 4e-5 --micro-batch 16
     --methods dpo --learning-rate 1e-5 --micro-batch 16
+    --methods grouper --learning-rate 1e-5 --micro-batch 4
+    --methods gspo --label gspo-clip3e-2 --learning-rate 1e-5 --micro-batch 16 --clip-range 3e-2 4e-2
 
 The pilots that chose those settings (``bench_post_training_pilots.json``) ran the same way
 with ``--held-out-splits validation --seeds 0 1 --work runs/pilot``; ``--table`` prints a
@@ -107,6 +112,15 @@ def _spread(values: list[float]) -> dict:
     }
 
 
+def train_settings(args, method: str, seed: int) -> TrainSettings:
+    """The train stage's settings of ``method`` under this run's arguments."""
+    chosen = {**METHODS[method], **({"learning_rate": args.lr} if args.lr else {})}
+    clip = tuple(args.clip_range) if args.clip_range else None
+    return TrainSettings(
+        epochs=args.epochs, micro_batch=args.micro_batch, seed=seed, clip_range=clip, **chosen
+    )
+
+
 def run_method(args, store, init, task, method, train, held, sampler) -> dict:
     """One method over every seed: the held-out reward before and after on each split of
     ``held`` (split -> prompts), the gains, and the cost of a first round."""
@@ -120,10 +134,7 @@ def run_method(args, store, init, task, method, train, held, sampler) -> dict:
             before[split].append(
                 held_out_reward(store, init, prompts, sampler, reward, args.eval_samples, eval_seed)
             )
-        chosen = {**METHODS[method], **({"learning_rate": args.lr} if args.lr else {})}
-        settings = TrainSettings(
-            epochs=args.epochs, micro_batch=args.micro_batch, seed=seed, **chosen
-        )
+        settings = train_settings(args, method, seed)
         started = time.perf_counter()
         rounds = run_loop(
             store,
@@ -171,18 +182,20 @@ def run_method(args, store, init, task, method, train, held, sampler) -> dict:
 def markdown(report: dict) -> str:
     """The docs table: per task and run, the held-out gain on each split over the seeds."""
     lines = [
-        "| task | run | loss | lr | micro-batch | split | before | after | gain, mean +- sd "
-        "| gain per seed | raised in every seed |",
-        "|" + " --- |" * 11,
+        "| task | run | loss | lr | micro-batch | clip range | split | before | after "
+        "| gain, mean +- sd | gain per seed | raised in every seed |",
+        "|" + " --- |" * 12,
     ]
     for task, runs in report["results"].items():
         for label, entry in runs.items():
             settings = entry["settings"]
+            clip = settings.get("clip_range")
+            clip = f"{clip[0]:g} / {clip[1]:g}" if clip else "the loss's own"
             for split, figures in entry["held_out"].items():
                 gain = figures["gain"]
                 lines.append(
                     f"| {task} | {label} | {entry.get('loss', label)} | "
-                    f"{entry['learning_rate']:g} | {settings['micro_batch']} | {split} | "
+                    f"{entry['learning_rate']:g} | {settings['micro_batch']} | {clip} | {split} | "
                     f"{figures['before']['mean']:.3f} | {figures['after']['mean']:.3f} | "
                     f"{gain['mean']:+.3f} +- {gain['sd']:.3f} | "
                     f"{', '.join(f'{g:+.3f}' for g in gain['values'])} | "
@@ -224,6 +237,9 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--micro-batch", type=int, default=8)
+    parser.add_argument(
+        "--clip-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="gspo's ratio clipping"
+    )
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -238,6 +254,11 @@ def main() -> None:
         return
     if args.label and len(args.methods) != 1:
         parser.error("--label names the run of one method; give one --methods")
+    for method in args.methods:  # bad settings stop here, before the world or any sampling
+        try:
+            train_settings(args, method, seed=0)
+        except ValueError as error:
+            parser.error(str(error))
     torch.set_num_threads(args.threads)
 
     work = Path(args.work)

@@ -32,12 +32,22 @@ def test_the_table_has_one_row_per_run_and_split_with_its_settings():
                         "test": _split([0.5, 0.5], [0.6, 0.55]),
                         "novel": _split([0.5, 0.5], [0.6, 0.45]),
                     },
-                }
+                },
+                "gspo-clip": {
+                    "loss": "gspo",
+                    "learning_rate": 1e-5,
+                    "settings": {"micro_batch": 16, "clip_range": [0.03, 0.04]},
+                    "held_out": {"test": _split([0.5, 0.5], [0.4, 0.55])},
+                },
             }
         }
     }
     rows = markdown(report).splitlines()[2:]
-    assert rows[0].startswith("| vqa | simper-lr1e-5 | simper | 1e-05 | 16 | test | 0.500 |")
+    assert rows[0].startswith(
+        "| vqa | simper-lr1e-5 | simper | 1e-05 | 16 | the loss's own | test | 0.500 |"
+    )
     assert rows[0].endswith("| +0.100, +0.050 | **yes** |")
     assert rows[1].endswith("| +0.100, -0.050 | no |")
-    assert len(rows) == 2
+    assert rows[2].startswith("| vqa | gspo-clip | gspo | 1e-05 | 16 | 0.03 / 0.04 | test |")
+    assert rows[2].endswith("| -0.100, +0.050 | no |")
+    assert len(rows) == 3

@@ -124,3 +124,6 @@ def test_bad_command_line_input_is_reported(tmp_path, capsys):
     store = tmp_path / "store"
     assert main(["rl", "--store", str(store), "reward", "--rollout", "ab", "--reward", "nope"]) == 2
     assert "unknown reward 'nope'" in capsys.readouterr().err
+    loop = ["pref", "--store", str(store), "loop", "--policy", "p", "--prompts", "none.jsonl"]
+    assert main([*loop, "--reward", "exact_match", "--clip-range", "0.1", "0.1"]) == 2
+    assert "'dpo' has no clipped ratio" in capsys.readouterr().err

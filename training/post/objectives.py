@@ -46,14 +46,17 @@ class Objective:
 
 
 def _rl(advantage_fn: Callable, loss_fn: Callable) -> Objective:
-    """``advantage_fn(rewards, G, settings)``; one unit per response."""
+    """``advantage_fn(rewards, G, settings)``; one unit per response. A loss with a clipped
+    ratio takes ``settings.clip_range`` when it is set."""
 
     def units(rewards, group_size, settings):
         rows = torch.arange(len(rewards)).unsqueeze(1)
         return rows, advantage_fn(rewards, group_size, settings).unsqueeze(1)
 
     def loss(logps, old, mask, weights, settings):
-        return loss_fn(logps[:, 0], old[:, 0], weights[:, 0], mask[:, 0])
+        clip = settings.clip_range
+        bounds = {"epsilon_low": clip[0], "epsilon_high": clip[1]} if clip else {}
+        return loss_fn(logps[:, 0], old[:, 0], weights[:, 0], mask[:, 0], **bounds)
 
     return Objective(units, loss)
 
@@ -101,6 +104,7 @@ def _grouper(logps, old, mask, weights, settings):
     )
 
 
+CLIPPED_LOSSES = frozenset({"grpo", "gspo"})
 OBJECTIVES: dict[str, Objective] = {
     "grpo": _rl(_group_advantages, losses.grpo_loss),
     "gspo": _rl(_group_advantages, losses.gspo_loss),

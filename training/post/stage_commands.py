@@ -58,6 +58,13 @@ def _add_train_options(parser: argparse.ArgumentParser, losses: tuple[str, ...])
     parser.add_argument("--nll-weight", type=float, default=0.0, help="DPO's NLL on the winner")
     parser.add_argument("--correct-threshold", type=float, default=0.5)
     parser.add_argument(
+        "--clip-range",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="the ratio's clipping for grpo and gspo (default: GRPO 0.2 0.2, GSPO 3e-4 4e-4)",
+    )
+    parser.add_argument(
         "--checkpoint-every",
         type=int,
         default=10,
@@ -165,6 +172,7 @@ def _train_settings(args: argparse.Namespace):
         beta=args.beta,
         nll_weight=args.nll_weight,
         correct_threshold=args.correct_threshold,
+        clip_range=tuple(args.clip_range) if args.clip_range else None,
     )
 
 
@@ -191,13 +199,13 @@ def run_stage(args: argparse.Namespace) -> dict:
         keys = (args.policy, args.rollout, args.rewards)
         result = run_train_stage(store, *keys, settings, args.checkpoint_every)
         return dataclasses.asdict(result)
+    if args.stage == "loop":  # its settings are checked before the policy loads
+        weights, train = parse_reward_spec(args.reward), _train_settings(args)
     sampler, prompts = _sampler_and_prompts(store, args)
     generate = GenerateSettings(args.group_size, args.seed)
     if args.stage == "generate":
         result = run_generate_stage(store, args.policy, prompts, sampler, generate)
         return dataclasses.asdict(result)
-    weights = parse_reward_spec(args.reward)
-    train = _train_settings(args)
     rounds = run_loop(
         store,
         args.policy,

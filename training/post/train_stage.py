@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from omni.common.loop import TrainLoop
-from training.post.objectives import OBJECTIVES, Objective
+from training.post.objectives import CLIPPED_LOSSES, OBJECTIVES, Objective
 from training.post.policy import (
     load_policy,
     media_for_rows,
@@ -45,7 +45,9 @@ from training.post.snapshots import Snapshot, SnapshotStore, content_hash
 class TrainSettings:
     """One train stage's optimisation: which objective, how many passes, what step size.
     ``micro_batch`` counts units (responses, pairs or groups); ``beta`` and ``nll_weight`` are
-    DPO's; ``correct_threshold`` splits right from wrong for AGAPO and the pairing."""
+    DPO's; ``correct_threshold`` splits right from wrong for AGAPO and the pairing;
+    ``clip_range`` (low, high) is the ratio's clipping for ``grpo`` and ``gspo``, None for
+    each loss's own (GRPO 0.2/0.2; GSPO 3e-4/4e-4, the GSPO paper's range)."""
 
     loss: str = "gspo"
     learning_rate: float = 1e-5
@@ -55,12 +57,25 @@ class TrainSettings:
     beta: float = 0.1
     nll_weight: float = 0.0
     correct_threshold: float = 0.5
+    clip_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in OBJECTIVES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {sorted(OBJECTIVES)}")
         if self.learning_rate <= 0 or self.epochs < 1 or self.micro_batch < 1:
             raise ValueError("learning_rate must be > 0, epochs and micro_batch >= 1")
+        if self.clip_range is not None:
+            if self.loss not in CLIPPED_LOSSES:
+                raise ValueError(
+                    f"clip_range applies to {sorted(CLIPPED_LOSSES)}; {self.loss!r} has no "
+                    "clipped ratio"
+                )
+            low, high = self.clip_range
+            if not (0 < low < 1 and high > 0):
+                raise ValueError(
+                    f"clip_range needs 0 < low < 1 and high > 0, got {self.clip_range}"
+                )
+            object.__setattr__(self, "clip_range", (float(low), float(high)))
 
 
 @dataclass(frozen=True)
@@ -75,8 +90,10 @@ class TrainStageResult:
 
 
 def train_key(policy: str, rollout: str, reward: str, settings: TrainSettings) -> str:
+    """Unset options (None) are left out, so an option added later keeps earlier keys."""
     inputs = {"policy": policy, "rollout": rollout, "reward": reward}
-    return content_hash({"stage": "train", **inputs, "settings": dataclasses.asdict(settings)})
+    chosen = {k: v for k, v in dataclasses.asdict(settings).items() if v is not None}
+    return content_hash({"stage": "train", **inputs, "settings": chosen})
 
 
 def _inputs(store: SnapshotStore, rollout_key: str, reward_key: str) -> tuple[Snapshot, Snapshot]:
