@@ -252,10 +252,14 @@ def supports_speculation(model) -> bool:
     return getattr(model, "mtp", None) is not None
 
 
-def speculates_by_default(model) -> bool:
+def speculates_by_default(model, out_modality: str | None = None) -> bool:
     """True when the model drafts unless a request says otherwise: it has an MTP module, and
     its ``generation_config.json`` does not turn drafting off (``"speculative": false``, written
     by ``omni pipeline assemble --speculative-default off`` for a model whose drafts do not
-    pay)."""
+    pay) or limit it to other output modalities (``"speculative": ["text"]``, written by
+    ``--speculative-default text``)."""
     config = getattr(model, "generation_config", None)
-    return supports_speculation(model) and getattr(config, "speculative", True) is not False
+    value = getattr(config, "speculative", True)
+    if isinstance(value, (list, tuple)):
+        return supports_speculation(model) and out_modality in value
+    return supports_speculation(model) and value is not False

@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
 from transformers.generation import GenerationMixin
 
 from omni.config import OmniConfig
+from omni.losses import mtp_loss, shifted_cross_entropy
 from omni.moe import BiasBalancer, bias_routers, has_aux_router
 from omni.mtp import MultiTokenPredictor
-from omni.processor import IGNORE_INDEX
 from omni.vocab import PLACEHOLDERS, VocabLayout
 
 # The MTP module reads the backbone's final-normed last hidden state. A forward hook on the
@@ -249,9 +248,13 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         return_hidden: bool = False,
+        mtp_depth: int = 1,
+        mtp_targets: str = "labels",
         **kwargs: Any,
     ) -> OmniOutput:
-        """One step of the LM. With ``labels`` the loss includes MTP and MoE balance terms."""
+        """One step of the LM. With ``labels`` the loss includes MTP and MoE balance terms;
+        ``mtp_depth`` > 1 trains the MTP module at the chain depths it drafts at, and
+        ``mtp_targets="model"`` on the main model's greedy choices (``omni.mtp_chain``)."""
         past = cache.get_seq_length() if cache is not None else 0
         token_ids = None
         if inputs_embeds is None:
@@ -297,7 +300,10 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         if labels is not None:
             if inputs_embeds is None:
                 inputs_embeds = self.get_input_embeddings()(token_ids)
-            self._add_losses(result, out, inputs_embeds, labels, attention_mask, position_ids)
+            mtp_training = (mtp_depth, mtp_targets)
+            self._add_losses(
+                result, out, inputs_embeds, labels, attention_mask, position_ids, mtp_training
+            )
         return result
 
     def _check_ids(self, input_ids: torch.Tensor, length: int) -> None:
@@ -320,20 +326,23 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
                 f"length of {self.max_length}"
             )
 
-    def _add_losses(self, result, out, inputs_embeds, labels, attention_mask, position_ids):
-        logits = result.logits
-        result.lm_loss = shifted_cross_entropy(logits, labels, 1, position_ids)
+    def _add_losses(
+        self, result, out, inputs_embeds, labels, attention_mask, position_ids, mtp_training
+    ):
+        result.lm_loss = shifted_cross_entropy(result.logits, labels, 1, position_ids)
         total = result.lm_loss
         if self.mtp is not None and labels.shape[1] > 2:
-            mtp_hidden, _ = self.mtp(
-                result.last_hidden_state[:, :-1],
-                inputs_embeds[:, 1:],
-                attention_mask=None if attention_mask is None else attention_mask[:, :-1],
-                position_ids=None if position_ids is None else position_ids[:, :-1],
+            head = self.backbone.get_output_embeddings()
+            result.mtp_logits, result.mtp_loss = mtp_loss(
+                self.mtp,
+                head,
+                result,
+                inputs_embeds,
+                labels,
+                attention_mask,
+                position_ids,
+                *mtp_training,
             )
-            result.mtp_logits = self.backbone.get_output_embeddings()(mtp_hidden)
-            # mtp_logits[:, t] sits at position t and predicts the token at t + 2.
-            result.mtp_loss = shifted_cross_entropy(result.mtp_logits, labels, 2, position_ids)
             total = total + self.config.mtp_loss_scale * result.mtp_loss
         if getattr(out, "aux_loss", None) is not None:
             result.balance_loss = out.aux_loss
@@ -362,28 +371,6 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
         # Continuous media only enter with the prompt; later steps read them from the cache.
         inputs["media"] = media if is_first_iteration else None
         return inputs
-
-
-def shifted_cross_entropy(
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    shift: int,
-    position_ids: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean CE of ``logits[:, t]`` against ``labels[:, t + shift]`` over valid targets.
-
-    With ``position_ids`` (packed rows), a target counts only when it lies ``shift`` positions
-    after the predicting token within the same sample.
-    """
-    n = min(logits.shape[1], labels.shape[1] - shift)
-    targets = labels[:, shift : shift + n].clone()
-    if position_ids is not None:
-        same_sample = position_ids[:, shift : shift + n] - position_ids[:, :n] == shift
-        targets[~same_sample] = IGNORE_INDEX
-    flat_logits = logits[:, :n].reshape(-1, logits.shape[-1]).float()
-    if not bool((targets != IGNORE_INDEX).any()):
-        return flat_logits.sum() * 0.0
-    return F.cross_entropy(flat_logits, targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 AutoConfig.register("omni", OmniConfig, exist_ok=True)

@@ -44,6 +44,7 @@ class MultiTokenPredictor(nn.Module):
         # The block reads projected states, never token ids: its own embedding table would be
         # a second copy of the vocabulary, so it is dropped (the head and embedding are shared).
         self.block.embed_tokens = None
+        self._direct: bool | None = None  # the drafting step's direct path, once probed
 
     def forward(
         self,
@@ -56,11 +57,74 @@ class MultiTokenPredictor(nn.Module):
     ) -> tuple[torch.Tensor, Any]:
         """``[B, T, H]`` states at t and embeddings of t+1 -> states that predict t+2."""
         fused = torch.cat([self.hidden_norm(hidden_states), self.embed_norm(next_embeds)], dim=-1)
+        inputs = self.proj(fused)
+        if self._drafting_step(inputs, attention_mask, position_ids, cache, use_cache):
+            return self._layer_step(inputs, position_ids, cache), cache
         out = self.block(
-            inputs_embeds=self.proj(fused),
+            inputs_embeds=inputs,
             attention_mask=attention_mask,
             position_ids=position_ids,
             cache=cache,
             use_cache=use_cache,
         )
         return out.last_hidden_state, out.cache
+
+    # --- the drafting step ---------------------------------------------------------------
+    # A chain of k drafts is k steps of one entry each, and on a micro backbone the one-layer
+    # model's own forward (its mask building, output capturing, output class) is a good part
+    # of such a step. An unmasked one-entry step needs none of it (the entry sees every
+    # cached one), so it calls the block's layer directly. The path is checked once against the
+    # block's forward, and a backbone whose model does more than this is left on the forward.
+    # Drafts only steer speculation (the main model verifies each), so answers never depend
+    # on which path ran.
+
+    def _drafting_step(self, inputs, attention_mask, position_ids, cache, use_cache) -> bool:
+        if self.training or attention_mask is not None or position_ids is None:
+            return False
+        if cache is None or not use_cache or inputs.shape[1] != 1:
+            return False
+        if self._direct is None:
+            self._direct = self._direct_path_matches(inputs)
+        return self._direct
+
+    def _layer_step(self, inputs: torch.Tensor, position_ids: torch.Tensor, cache: Any):
+        block = self.block
+        states = inputs * getattr(block, "embedding_multiplier", 1.0)
+        embeddings = block.rotary_emb(states, position_ids=position_ids)
+        for layer in block.layers:
+            states = layer(
+                states,
+                attention_mask=None,
+                position_embeddings=embeddings,
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=True,
+            )
+            states = states[0] if isinstance(states, tuple) else states
+        return block.norm(states)
+
+    @torch.no_grad()
+    def _direct_path_matches(self, like: torch.Tensor) -> bool:
+        """One step after three cached entries, by the block's forward and by its layer."""
+        from transformers import DynamicCache
+
+        generator = torch.Generator(device="cpu").manual_seed(0)
+        context = torch.randn((1, 3, like.shape[-1]), generator=generator)
+        context = context.to(like.device, like.dtype)
+        step, positions = context[:, -1:], torch.arange(3, device=like.device).unsqueeze(0)
+        results = []
+        for direct in (False, True):
+            cache = DynamicCache(config=self.block.config)
+            self.block(inputs_embeds=context, position_ids=positions, cache=cache, use_cache=True)
+            if direct:
+                results.append(self._layer_step(step, positions[:, -1:] + 1, cache))
+            else:
+                out = self.block(
+                    inputs_embeds=step,
+                    position_ids=positions[:, -1:] + 1,
+                    cache=cache,
+                    use_cache=True,
+                )
+                results.append(out.last_hidden_state)
+        tolerance = 1e-4 if like.dtype == torch.float32 else 2e-2
+        return bool(torch.allclose(*results, atol=tolerance, rtol=tolerance))

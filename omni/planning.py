@@ -66,7 +66,7 @@ def plan(
         )
     speculative = options.speculative
     if speculative is None:
-        speculative = speculates_by_default(pipe.model) and not options.compiled
+        speculative = speculates_by_default(pipe.model, out_modality) and not options.compiled
     elif speculative and not supports_speculation(pipe.model):
         raise ValueError("speculative=True needs a model with an MTP module")
     if options.draft_tokens is not None and not (speculative and supports_speculation(pipe.model)):

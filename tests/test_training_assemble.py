@@ -110,3 +110,19 @@ def test_drafting_by_default_needs_an_mtp_module(tmp_path, shipped_tokenizers):
     lm = _lm_folder(tmp_path / "lm", shipped_tokenizers, mtp_layers=0)
     with pytest.raises(ValueError, match="has no MTP module to draft with"):
         assemble_pipeline(lm, tmp_path / "p", {}, {}, speculative_default=True)
+
+
+def test_a_pipeline_can_draft_by_default_for_some_output_modalities_only(
+    tmp_path, shipped_tokenizers
+):
+    from omni.cli import main
+
+    lm = _lm_folder(tmp_path / "lm", shipped_tokenizers)
+    argv = ["pipeline", "assemble", "--lm", str(lm), "--out"]
+    assert main([*argv, str(tmp_path / "t"), "--speculative-default", "text"]) == 0
+    assert omni.load(tmp_path / "t").generate("hi", max_new_tokens=6).usage["drafts"] > 0
+    assert main([*argv, str(tmp_path / "a"), "--speculative-default", "audio,image"]) == 0
+    others = omni.load(tmp_path / "a")
+    assert others.generate("hi", max_new_tokens=6).usage["drafts"] == 0
+    assert main([*argv, str(tmp_path / "v"), "--speculative-default", "text,video"]) == 2
+    assert not (tmp_path / "v").exists()

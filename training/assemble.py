@@ -48,15 +48,16 @@ def assemble_pipeline(
     out: str | Path,
     code_tokenizers: dict[str, str | Path],
     decoders: dict[str, str | Path],
-    speculative_default: bool | None = None,
+    speculative_default: bool | list[str] | None = None,
 ) -> Path:
     """Write ``out`` as a complete pipeline folder: the LM at ``lm`` (``config.json``,
     safetensors, text tokenizer) plus the code tokenizers and decoders in the given folders
     (``image`` / ``audio``). ``out`` may be ``lm`` itself. Returns ``out``.
 
     ``speculative_default`` (None: the LM's own) is whether ``omni.generate`` drafts with the
-    MTP module when a request does not say: off for a model whose drafts do not pay (measured
-    by ``omni eval matrix --speedup``). It is kept in ``generation_config.json``."""
+    MTP module when a request does not say, or for which output modalities (a list): off, or
+    on only where its drafts pay (measured by ``benchmarks/bench_decode.py`` and ``omni eval
+    matrix --speedup``). It is kept in ``generation_config.json``."""
     from transformers import AutoTokenizer
 
     from decoders.base import CodeDecoder

@@ -33,6 +33,7 @@ from typing import Any
 from torch import nn
 
 from omni.common.schedule import Schedule, warmup_cosine
+from omni.mtp_chain import check_mtp_training
 
 GROUPS = (
     "embeddings",
@@ -77,6 +78,10 @@ class Recipe:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     mtp_scale: list[list[float]] = field(default_factory=lambda: [[0.0, 0.3]])
+    # The MTP loss over chains of drafts (omni.mtp_chain): depths 1..mtp_depth, on the labels
+    # or on the main model's own greedy choices ("model"; for a stage that trains mtp alone).
+    mtp_depth: int = 1
+    mtp_targets: str = "labels"
     moe_bias_update: bool = True
     moe_aux_loss_coef: float | None = None
     rope: dict[str, Any] | None = None
@@ -109,6 +114,10 @@ class Recipe:
                 f"recipe {self.name}: balance_difficulty names {unbalanced}, which are not in "
                 f"its mixture ({sorted(named)})"
             )
+        try:
+            check_mtp_training(self.mtp_depth, self.mtp_targets)
+        except ValueError as error:
+            raise ValueError(f"recipe {self.name}: {error}") from None
         if self.think not in ("keep", "drop"):
             raise ValueError(f"recipe {self.name}: think must be 'keep' or 'drop'")
         if self.rope is not None and self.rope.get("rope_type") not in (
@@ -131,6 +140,12 @@ class Recipe:
             if fraction >= start:
                 scale = value
         return float(scale)
+
+    def mtp_training(self) -> dict[str, Any]:
+        """The forward's MTP-loss keywords; none for depth 1 on the labels (the default)."""
+        if (self.mtp_depth, self.mtp_targets) == (1, "labels"):
+            return {}
+        return {"mtp_depth": self.mtp_depth, "mtp_targets": self.mtp_targets}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Recipe:

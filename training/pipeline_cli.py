@@ -18,10 +18,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--speculative-default",
-        choices=("on", "off"),
         default=None,
-        help="whether omni.generate drafts with MTP unless told (default: the LM's own)",
+        metavar="on|off|MODALITIES",
+        help="whether omni.generate drafts with MTP unless told: on, off, or the output "
+        "modalities it drafts for, comma-separated (text,audio); default: the LM's own",
     )
+
+
+def speculative_setting(value: str | None) -> bool | list[str] | None:
+    """``--speculative-default``: on / off, or a list of output modalities."""
+    from omni.vocab import OUTPUT_MODALITIES
+
+    if value is None or value in ("on", "off"):
+        return None if value is None else value == "on"
+    modalities = [m.strip() for m in value.split(",")]
+    unknown = [m for m in modalities if m not in OUTPUT_MODALITIES]
+    if unknown or not modalities:
+        raise ValueError(
+            f"--speculative-default takes on, off or output modalities out of "
+            f"{OUTPUT_MODALITIES}, got {value!r}"
+        )
+    return modalities
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,9 +50,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         pairs(args.tokenizers, "--tokenizers"),
         pairs(args.decoders, "--decoders"),
-        speculative_default=None
-        if args.speculative_default is None
-        else args.speculative_default == "on",
+        speculative_default=speculative_setting(args.speculative_default),
     )
     print(out)
     return 0

@@ -268,6 +268,7 @@ def train_stage(
     pad = processor.layout.special_id("<|pad|>")
     autocast = torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=options.bf16)
     rows: list[dict[str, float]] = []
+    mtp_training = recipe.mtp_training()
 
     def checkpoint(step: int) -> None:  # collective under FSDP2: every rank calls it
         state = {
@@ -302,7 +303,7 @@ def train_stage(
             last = index == len(mine) - 1
             with _gradient_sync(wrapped, last):
                 with autocast:
-                    output = wrapped(**batch.to(env.device).model_inputs())
+                    output = wrapped(**batch.to(env.device).model_inputs(), **mtp_training)
                 loss = total_loss(output, mtp_scale, aux_coef)
                 (loss / len(mine)).backward()
             parts = (loss, output.lm_loss, output.mtp_loss, output.balance_loss)
