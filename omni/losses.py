@@ -36,7 +36,8 @@ def shifted_cross_entropy(
 def mtp_loss(
     mtp: nn.Module,
     head: nn.Module,
-    result,
+    hidden: torch.Tensor,
+    main_logits: torch.Tensor,
     inputs_embeds: torch.Tensor,
     labels: torch.Tensor,
     attention_mask: torch.Tensor | None,
@@ -44,12 +45,13 @@ def mtp_loss(
     depth: int = 1,
     targets: str = "labels",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The MTP module's depth-1 logits and its loss. Depth 1 on the labels is the module as
+    """The MTP module's depth-1 logits and its loss, from the main model's last states
+    ``hidden`` and its logits (the targets of ``targets="model"``). Depth 1 on the labels is the module as
     DeepSeek-V3 trains it (``mtp_logits[:, t]`` sits at t and predicts the token at t + 2);
     anything else is the chained loss of ``omni.mtp_chain``."""
     if (depth, targets) == (1, "labels"):
         hidden, _ = mtp(
-            result.last_hidden_state[:, :-1],
+            hidden[:, :-1],
             inputs_embeds[:, 1:],
             attention_mask=None if attention_mask is None else attention_mask[:, :-1],
             position_ids=None if position_ids is None else position_ids[:, :-1],
@@ -57,8 +59,6 @@ def mtp_loss(
         logits = head(hidden)
         return logits, shifted_cross_entropy(logits, labels, 2, position_ids)
     check_mtp_training(depth, targets)
-    states = chain_states(
-        mtp, result.last_hidden_state, inputs_embeds, depth, position_ids, attention_mask
-    )
+    states = chain_states(mtp, hidden, inputs_embeds, depth, position_ids, attention_mask)
     logits = [head(state) for state in states]
-    return logits[0], chain_loss(logits, labels, result.logits, targets, position_ids)
+    return logits[0], chain_loss(logits, labels, main_logits, targets, position_ids)

@@ -336,7 +336,8 @@ class OmniForConditionalGeneration(OmniPreTrainedModel, GenerationMixin):
             result.mtp_logits, result.mtp_loss = mtp_loss(
                 self.mtp,
                 head,
-                result,
+                result.last_hidden_state,
+                result.logits,
                 inputs_embeds,
                 labels,
                 attention_mask,
