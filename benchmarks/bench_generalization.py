@@ -323,6 +323,12 @@ def main() -> None:
         "--parts", nargs="+", choices=("image", "speech"), default=["image", "speech"]
     )
     parser.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the figures of the parts not measured now from the --out file (e.g. re-measure "
+        "speech after a new speech tokenizer ships, keeping the image figures)",
+    )
     args = parser.parse_args()
     for split in args.splits:
         world_style(args.style).for_split(split)  # unknown styles and splits fail first
@@ -348,7 +354,19 @@ def main() -> None:
             speech = bench_speech(args, split, tokenizer, vocoder, probe, renderer)
             results[split]["speech"] = speech
         print(json.dumps({split: results[split]}, indent=2), flush=True)
+    if args.update:
+        results = updated(json.loads(Path(args.out).read_text()), results)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def updated(before: dict, now: dict) -> dict:
+    """``before`` with what ``now`` measured replaced: settings, components and per-split
+    parts (one level deep, so a split's parts that ``now`` did not measure are kept)."""
+    merged = {**before, **now}
+    for key, value in now.items():
+        if isinstance(value, dict) and isinstance(before.get(key), dict):
+            merged[key] = {**before[key], **value}
+    return merged
 
 
 if __name__ == "__main__":

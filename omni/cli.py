@@ -34,6 +34,11 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "training.image_invariance_cli",
         "tune the image tokenizer to read other drawing styles with the same codes",
     ),
+    (
+        ("train", "speech-invariance"),
+        "training.speech_invariance_cli",
+        "tune the speech tokenizer to hear other voices and rooms with the same units",
+    ),
     (("train", "image-decoder"), "decoders.vision_cli", "train the diffusion image decoder"),
     (("train", "vocoder"), "decoders.audio_cli", "train the Unit-BigVGAN vocoder"),
     (("train", "lm"), "training.cli", "run curriculum stages of an Omni model"),

@@ -168,13 +168,21 @@ class SpeechUnitTokenizer(CodeTokenizer):
         self.codes_per_second = float(codes_per_second)
         self.head_layers, self.ctc_upsample = head_layers, ctc_upsample
 
+    def normalised_frames(
+        self, waveforms: Sequence[Any], sample_rate: int, encoder: nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded layer-normed unit-rate frames ``[B, T, width]`` (FSQ's input) and lengths;
+        ``encoder`` replaces this tokenizer's (a distillation teacher's, say)."""
+        encoder = encoder or self.encoder
+        items = [encoder.preprocess(w, sample_rate=sample_rate) for w in waveforms]
+        frames, lengths = _pad(encoder(items))
+        return self.pre_quant_norm(frames), lengths
+
     def _batch(
         self, waveforms: Sequence[Any], sample_rate: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Padded normalised frames, their quantised vectors and unit ids, and the lengths."""
-        items = [self.encoder.preprocess(w, sample_rate=sample_rate) for w in waveforms]
-        frames, lengths = _pad(self.encoder(items))
-        normalised = self.pre_quant_norm(frames)
+        normalised, lengths = self.normalised_frames(waveforms, sample_rate)
         quantised, units = self.quantizer(normalised)
         return normalised, quantised, units.long(), lengths
 

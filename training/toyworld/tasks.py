@@ -106,7 +106,7 @@ def _pick_question(rng: np.random.Generator, scene: Scene) -> tuple[str, int]:
     return str(rng.choice(qtypes)), target
 
 
-def _spoken_text(rng: np.random.Generator, scene: Scene, lang: str, caption: str) -> str:
+def spoken_text(rng: np.random.Generator, scene: Scene, lang: str, caption: str) -> str:
     """What ASR/TTS samples say: a caption, a question or an answer."""
     kind = int(rng.choice(3, p=[0.5, 0.25, 0.25]))
     if kind == 0:
@@ -146,7 +146,7 @@ def _build_sample(
         user = [_text(PROMPTS["draw"][lang].format(text=caption))]
         assistant = [writer.image(scene, name, look)]
     elif task in ("asr", "tts"):
-        spoken, voice = _spoken_text(rng, scene, lang, caption), sample_voice(rng, lang, speaking)
+        spoken, voice = spoken_text(rng, scene, lang, caption), sample_voice(rng, lang, speaking)
         if task == "asr":
             user = [
                 writer.audio(spoken, voice, name, False, sample_effects(rng, speaking)),
