@@ -16,14 +16,9 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--init", default=str(ASSETS / "tokenizers" / "image"), help="the tokenizer to tune"
-    )
-    parser.add_argument("--out", required=True, help="tuned tokenizer folder + checkpoint")
-    parser.add_argument("--style", default="varied", help="world style whose looks to learn")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    from training.cli_args import add_tuning_arguments
+
+    add_tuning_arguments(parser, "image", str(ASSETS / "tokenizers" / "image"), batch_size=32)
     parser.add_argument(
         "--classic-share",
         type=float,
@@ -32,8 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "classic images to their codes (the shipped tokenizer used 0: half its codes of classic "
         "images changed, yet it reads back 0.912 of the classic world's test scenes, as before)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def pair_maker(style: str, side: int, classic_share: float = 0.0):

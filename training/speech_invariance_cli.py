@@ -23,18 +23,13 @@ TEACHER_SPEEDS = (135, 195)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--init", default=str(ASSETS / "tokenizers" / "speech"), help="the tokenizer to tune"
-    )
-    parser.add_argument("--out", required=True, help="tuned tokenizer folder + checkpoint")
-    parser.add_argument("--style", default="varied", help="world style whose voices to learn")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    from training.cli_args import add_tuning_arguments
+
+    add_tuning_arguments(parser, "speech", str(ASSETS / "tokenizers" / "speech"), batch_size=8)
     parser.add_argument(
         "--ctc-weight",
         type=float,
-        default=0.1,
+        default=0.3,
         help="weight of the unit reader's CTC loss on the student's units, beside the distance",
     )
     parser.add_argument(
@@ -44,8 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of pairs whose student clip is the classic one itself, holding the "
         "classic voices to their units",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def stretch(wave: np.ndarray, length: int) -> np.ndarray:
