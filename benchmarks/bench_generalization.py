@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +47,11 @@ from tokenizers_mm.unit_probe import train_unit_probe
 from tokenizers_mm.vision import SemanticImageTokenizer
 from training.decoder_metrics import wilson_interval
 from training.evaluate import attribute_accuracy, check_image
-from training.toyworld.language import QUESTION_TYPES, ask, describe
-from training.toyworld.looks import jpeg_roundtrip, render_look, sample_look
-from training.toyworld.scenes import nearest_classic_background, render_scene, sample_scene
+from training.toyworld.looks import as_written, classic_rendering
+from training.toyworld.scenes import sample_scene
 from training.toyworld.speech import SAMPLE_RATE, SpeechRenderer, Voice
+from training.toyworld.spoken import spoken_clips
 from training.toyworld.styles import world_style
-from training.toyworld.voices import apply_effects, sample_effects, sample_voice
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BATCH = 50
@@ -73,17 +71,7 @@ def written_images(split: str, n: int, seed: int, style: str = "varied") -> list
     drawn = []
     for _ in range(n):
         scene = sample_scene(rng, drawing=drawing)
-        if not drawing.looks:
-            drawn.append((scene, render_scene(scene, 64)))
-            continue
-        look = sample_look(rng, drawing, 64)
-        image = render_look(scene, look)
-        drawn.append(
-            (
-                scene,
-                image if look.jpeg_quality is None else jpeg_roundtrip(image, look.jpeg_quality),
-            )
-        )
+        drawn.append((scene, as_written(rng, scene, drawing, 64)))
     return drawn
 
 
@@ -102,14 +90,6 @@ def _through_path(args, tokenizer, decoder, images: list) -> tuple[list, float, 
     return decoded, seconds, torch.cat(all_codes)
 
 
-def classic_renderings(drawn: list[tuple], size: int) -> list:
-    """Each scene's geometry in the classic rendering (nearest classic background)."""
-    return [
-        render_scene(replace(scene, background=nearest_classic_background(scene.background)), size)
-        for scene, _ in drawn
-    ]
-
-
 def bench_image_path(args: argparse.Namespace, split: str) -> dict:
     tokenizer = SemanticImageTokenizer.from_pretrained(args.image_tokenizer)
     decoder = load_decoder(args.image_decoder).eval()
@@ -117,7 +97,7 @@ def bench_image_path(args: argparse.Namespace, split: str) -> dict:
     decoded, seconds, written = _through_path(
         args, tokenizer, decoder, [image for _, image in drawn]
     )
-    classic = classic_renderings(drawn, tokenizer.encoder.image_size)
+    classic = [classic_rendering(scene, tokenizer.encoder.image_size) for scene, _ in drawn]
     from_classic, _, own = _through_path(args, tokenizer, decoder, classic)
     truth = [scene.attributes for scene, _ in drawn]
     read_original = [set(check_image(image)) for _, image in drawn]
@@ -159,39 +139,6 @@ def _code_agreement(args: argparse.Namespace, written, own, classic: list) -> di
             "classic_renderings": round((own == target).float().mean().item(), 3),
         }
     }
-
-
-def _sentence(rng: np.random.Generator, drawing, lang: str) -> str:
-    scene = sample_scene(rng, drawing=drawing)
-    if rng.random() < 0.5:
-        return describe(scene, lang, int(rng.integers(2)))
-    qtype = QUESTION_TYPES[int(rng.integers(len(QUESTION_TYPES)))]
-    return ask(scene, qtype, lang, int(rng.integers(len(scene.objects))))[int(rng.integers(2))]
-
-
-def spoken_clips(
-    split: str,
-    voices: int,
-    per_voice: int,
-    seed: int,
-    renderer: SpeechRenderer,
-    style: str = "varied",
-) -> list[dict]:
-    """Clips of the split: ``voices`` voices (languages alternating) from its speaking ranges,
-    each saying ``per_voice`` sentences of the split's scenes, with the split's effects."""
-    drawing, speaking = world_style(style).for_split(split)
-    rng = np.random.default_rng([seed, 7, len(split)])
-    clips = []
-    for v in range(voices):
-        lang = ("en", "ko")[v % 2]
-        voice = sample_voice(rng, lang, speaking)
-        for _ in range(per_voice):
-            text = _sentence(rng, drawing, lang)
-            clean = renderer.render(text, voice)
-            wave = apply_effects(clean, sample_effects(rng, speaking))
-            clips.append({"lang": lang, "voice": voice.id, "text": text,
-                          "wave": torch.from_numpy(np.ascontiguousarray(wave))})  # fmt: skip
-    return clips
 
 
 def train_probe(args: argparse.Namespace, tokenizer: SpeechUnitTokenizer, renderer):

@@ -2,10 +2,11 @@
 
 1. Steps ``[0, speaker_steps)``: the speaker encoder learns to classify the training voices.
 2. Then it is frozen; every clip gets its embedding, the named-voice table becomes the
-   per-voice mean, and the generator trains on random unit segments conditioned on the
-   embedding of *another* clip of the same voice (so it learns voice, not clip, and zero-shot
-   references work): multi-resolution mel L1 alone for ``gan_start`` steps, then plus LSGAN
-   and feature-matching losses against the period + resolution discriminators.
+   per-voice mean (of the ``named`` voices, or of all), and the generator trains on random
+   unit segments conditioned on the embedding of *another* clip of the same voice (so it
+   learns voice, not clip, and zero-shot references work): multi-resolution mel L1 alone for
+   ``gan_start`` steps, then plus LSGAN and feature-matching losses against the period +
+   resolution discriminators.
 
 A checkpoint (weights, optimizer moments, step) is written every ``checkpoint_every`` steps and
 training resumes from it; the usable vocoder is saved to ``<output>/vocoder``.
@@ -34,11 +35,19 @@ from omni.common.schedule import warmup_stable_decay
 
 @dataclass
 class SpeechClip:
-    """One training utterance: ``wave`` at the vocoder rate, its ``units`` and its voice."""
+    """One training utterance: ``wave`` at the vocoder rate, its ``units`` and its voice.
+    ``target`` (default: ``wave``) is what the generator learns to say for those units, e.g.
+    the clean rendering of a noisy, reverberant ``wave``, sample-aligned with it; the speaker
+    encoder hears both."""
 
     wave: torch.Tensor
     units: torch.Tensor
     speaker: str
+    target: torch.Tensor | None = None
+
+    @property
+    def clean(self) -> torch.Tensor:
+        return self.wave if self.target is None else self.target
 
 
 @dataclass
@@ -58,15 +67,25 @@ class VocoderTrainConfig:
     feature_weight: float = 2.0
     checkpoint_every: int = 200
     seed: int = 0
+    # The voices of the named table (None: every training voice); the speaker encoder learns
+    # them all either way, which is what makes zero-shot references work.
+    named: list[str] | None = None
 
 
 def align_clips(clips: list[SpeechClip], hop: int) -> list[SpeechClip]:
     """Crop each clip so that ``len(wave) == len(units) * hop`` (tokenizers may round)."""
     aligned = []
     for clip in clips:
+        if clip.target is not None and clip.target.numel() != clip.wave.numel():
+            raise ValueError(
+                f"a clip's target has {clip.target.numel()} samples, its wave {clip.wave.numel()}"
+            )
         frames = min(clip.units.numel(), clip.wave.numel() // hop)
         if frames > 0:
-            aligned.append(SpeechClip(clip.wave[: frames * hop], clip.units[:frames], clip.speaker))
+            target = None if clip.target is None else clip.target[: frames * hop]
+            aligned.append(
+                SpeechClip(clip.wave[: frames * hop], clip.units[:frames], clip.speaker, target)
+            )
     if not aligned:
         raise ValueError("no usable training clips (every clip is shorter than one unit)")
     return aligned
@@ -83,7 +102,8 @@ def _speaker_batch(
     clips: list[SpeechClip], speakers: list[str], length: int, size: int, rng: random.Random
 ) -> tuple[torch.Tensor, torch.Tensor]:
     chosen = [rng.choice(clips) for _ in range(size)]
-    waves = torch.stack([_crop(c.wave, length, rng) for c in chosen])
+    heard = [c.wave if c.target is None or rng.random() < 0.5 else c.target for c in chosen]
+    waves = torch.stack([_crop(wave, length, rng) for wave in heard])
     return waves, torch.tensor([speakers.index(c.speaker) for c in chosen])
 
 
@@ -102,7 +122,7 @@ def _vocoder_batch(
         seg = min(config.segment_units, frames)
         start = rng.randrange(frames - seg + 1)
         units.append(F.pad(clip.units[start : start + seg], (0, config.segment_units - seg)))
-        wave = clip.wave[start * hop : (start + seg) * hop]
+        wave = clip.clean[start * hop : (start + seg) * hop]
         waves.append(F.pad(wave, (0, config.segment_units * hop - wave.numel())))
         voices.append(embeddings[rng.choice(by_speaker[clip.speaker])])
     return torch.stack(units), torch.stack(waves), torch.stack(voices)
@@ -127,6 +147,9 @@ def train_vocoder(
             f"the speaker encoder was built for {vocoder.speaker_encoder.classifier.out_features}"
             f" voices but the clips have {len(speakers)}: {speakers}"
         )
+    named = speakers if config.named is None else sorted(config.named)
+    if missing := sorted(set(named) - set(speakers)):
+        raise ValueError(f"named voices {missing} have no training clips")
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     output = Path(config.output)
@@ -144,7 +167,7 @@ def train_vocoder(
     }
     modules = {"vocoder": vocoder, "discriminator": discriminator}
     # Sized now so a checkpoint's table loads; filled once the speaker encoder is trained.
-    vocoder.set_speaker_table(speakers, torch.zeros(len(speakers), vocoder.speaker_table.shape[1]))
+    vocoder.set_speaker_table(named, torch.zeros(len(named), vocoder.speaker_table.shape[1]))
     loop = TrainLoop(
         output / "checkpoint",
         config.steps,
@@ -177,8 +200,8 @@ def train_vocoder(
                 by_speaker = {
                     s: [i for i, c in enumerate(clips) if c.speaker == s] for s in speakers
                 }
-                table = torch.stack([embeddings[by_speaker[s]].mean(0) for s in speakers])
-                vocoder.set_speaker_table(speakers, table)
+                table = torch.stack([embeddings[by_speaker[s]].mean(0) for s in named])
+                vocoder.set_speaker_table(named, table)
             _generator_step(
                 vocoder, discriminator, mel_loss, optimizers, config, step, loop,
                 _vocoder_batch(clips, embeddings, by_speaker, config, hop, rng),

@@ -39,8 +39,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
         "training.speech_invariance_cli",
         "tune the speech tokenizer to hear other voices and rooms with the same units",
     ),
-    (("train", "image-decoder"), "decoders.vision_cli", "train the diffusion image decoder"),
-    (("train", "vocoder"), "decoders.audio_cli", "train the Unit-BigVGAN vocoder"),
+    (("train", "image-decoder"), "training.image_decoder_cli", "train the diffusion image decoder"),
+    (("train", "vocoder"), "training.vocoder_cli", "train the Unit-BigVGAN vocoder"),
     (("train", "lm"), "training.cli", "run curriculum stages of an Omni model"),
     (
         ("train", "default"),

@@ -242,3 +242,33 @@ def test_lr_warms_up_holds_then_decays_to_zero() -> None:
     assert learning_rates(warmup_stable_decay(0, 0, 100), 1) == [1.0]  # no warm-up asked
     # a rerun with more steps climbs back to the peak and decays again over the new end
     assert learning_rates(warmup_stable_decay(10, 60, 160), 101)[100] == 1.0
+
+
+def test_cli_trains_on_world_scenes_toward_their_classic_rendering(tmp_path, capsys) -> None:
+    import numpy as np
+
+    from omni.cli import main
+    from tokenizers_mm.vision import SemanticImageTokenizer
+    from training.image_decoder_cli import _world_images
+    from training.toyworld.looks import styled_pairs
+
+    inputs, targets = _world_images(styled_pairs("varied", 64), 7, seed=1)
+    assert len(inputs) == len(targets) == 7 and {t.size for t in targets} == {(64, 64)}
+    assert len({i.size for i in inputs}) > 1  # written at the style's sides, 48 to 96 px
+    again, _ = _world_images(styled_pairs("varied", 64), 7, seed=1)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(inputs, again))
+    tokenizer = SemanticImageTokenizer(
+        encoder_config={"image_size": 64}, grid=4, codebook_size=CODEBOOK, code_dim=4, hidden=8
+    )
+    tokenizer.save_pretrained(tmp_path / "tok")
+    common = ["train", "image-decoder", "--tokenizer", str(tmp_path / "tok"), "--threads", "1"]
+    common += ["--steps", "1", "--batch-size", "2", "--block-out-channels", "16", "24", "32"]
+    assert main([*common, "--world", "varied", "--images", "5", "--out", str(tmp_path / "a")]) == 0
+    assert load_decoder(tmp_path / "a" / "decoder").config.image_size == 64
+    for bad, message in (
+        (["--world", "varied", "--images", "0"], "--images must be at least 1, got 0"),
+        (["--world", "classic"], "style 'classic' draws only the classic rendering"),
+        (["--world", "nowhere"], "unknown world style 'nowhere'"),
+    ):
+        assert main([*common, *bad, "--out", str(tmp_path / "b")]) == 2
+        assert message in capsys.readouterr().err

@@ -96,9 +96,9 @@ def test_cli_rejects_a_style_without_looks_and_a_missing_tokenizer(tmp_path, tra
 
 def test_world_pairs_draw_one_scene_in_two_looks():
     from training.evaluate import check_image
-    from training.image_invariance_cli import pair_maker
+    from training.toyworld.looks import styled_pairs
 
-    styled, canonical = pair_maker("varied", 64, classic_share=0.5)(12, np.random.default_rng(3))
+    styled, canonical = styled_pairs("varied", 64, classic_share=0.5)(12, np.random.default_rng(3))
     same = [a is b for a, b in zip(styled, canonical)]
     assert len(styled) == len(canonical) == 12 and 0 < sum(same) < 12
     assert all(b.size == (64, 64) for b in canonical)
@@ -106,4 +106,4 @@ def test_world_pairs_draw_one_scene_in_two_looks():
     agree = [set(check_image(a)) == set(check_image(b)) for a, b in zip(styled, canonical)]
     assert sum(agree) >= 10, agree
     with pytest.raises(ValueError, match=r"classic share must lie in \[0, 1\), got 1.0"):
-        pair_maker("varied", 64, classic_share=1.0)
+        styled_pairs("varied", 64, classic_share=1.0)

@@ -29,52 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def pair_maker(style: str, side: int, classic_share: float = 0.0):
-    """(n, rng) -> (n scenes in sampled looks of ``style``'s train ranges, the same scenes in
-    the classic rendering at ``side`` pixels); in ``classic_share`` of the pairs the first
-    image is the classic rendering too."""
-    import dataclasses
-
-    from training.toyworld.looks import jpeg_roundtrip, render_look, sample_look
-    from training.toyworld.scenes import nearest_classic_background, render_scene, sample_scene
-    from training.toyworld.styles import world_style
-
-    drawing, _ = world_style(style).for_split("train")
-    if not drawing.looks:
-        raise ValueError(f"style {style!r} draws only the classic rendering: nothing to learn")
-    if not 0 <= classic_share < 1:
-        raise ValueError(f"classic share must lie in [0, 1), got {classic_share}")
-
-    def make_pairs(n, rng):
-        styled, canonical = [], []
-        for _ in range(n):
-            scene = sample_scene(rng, drawing=drawing)
-            look = sample_look(rng, drawing, side)
-            image = render_look(scene, look)
-            if look.jpeg_quality is not None:
-                image = jpeg_roundtrip(image, look.jpeg_quality)
-            classic = dataclasses.replace(
-                scene, background=nearest_classic_background(scene.background)
-            )
-            canonical.append(render_scene(classic, side))
-            keep_classic = classic_share > 0 and rng.random() < classic_share
-            styled.append(canonical[-1] if keep_classic else image)
-        return styled, canonical
-
-    return make_pairs
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from tokenizers_mm.vision import SemanticImageTokenizer
     from tokenizers_mm.vision_invariance import distil_style_invariance
+    from training.toyworld.looks import styled_pairs
 
     if not (Path(args.init) / "config.json").is_file():
         raise ValueError(f"--init {args.init}: no saved image tokenizer there")
     torch.set_num_threads(args.threads)
     tokenizer = SemanticImageTokenizer.from_pretrained(args.init)
-    make_pairs = pair_maker(args.style, tokenizer.encoder.image_size, args.classic_share)
+    make_pairs = styled_pairs(args.style, tokenizer.encoder.image_size, args.classic_share)
     distil_style_invariance(
         tokenizer, make_pairs, args.out, args.steps, args.batch_size, args.lr, args.seed
     )

@@ -7,14 +7,23 @@ classic world draws no look and renders with ``scenes.render_scene``.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from training.toyworld.scenes import COLOURS, MIN_IMAGE_SIZE, Scene, draw_objects
-from training.toyworld.styles import DrawingStyle
+from training.toyworld.scenes import (
+    COLOURS,
+    MIN_IMAGE_SIZE,
+    Scene,
+    draw_objects,
+    nearest_classic_background,
+    render_scene,
+    sample_scene,
+)
+from training.toyworld.styles import DrawingStyle, world_style
 
 SUPERSAMPLE = 4  # anti-aliased shapes are drawn this many times larger, then reduced
 OUTLINE_SHADE = 0.6  # an outline is the fill colour darkened to this share (same hue)
@@ -112,3 +121,45 @@ def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def as_written(
+    rng: np.random.Generator, scene: Scene, drawing: DrawingStyle, side: int
+) -> Image.Image:
+    """``scene`` as the world writes it under ``drawing``: in a sampled look, read back through
+    JPEG where the look says so; the classic rendering at ``side`` for a style without looks."""
+    if not drawing.looks:
+        return render_scene(scene, side)
+    look = sample_look(rng, drawing, side)
+    image = render_look(scene, look)
+    return image if look.jpeg_quality is None else jpeg_roundtrip(image, look.jpeg_quality)
+
+
+def classic_rendering(scene: Scene, side: int) -> Image.Image:
+    """``scene``'s geometry in the classic rendering, on the nearest classic background."""
+    return render_scene(
+        dataclasses.replace(scene, background=nearest_classic_background(scene.background)), side
+    )
+
+
+def styled_pairs(style: str, side: int, classic_share: float = 0.0):
+    """(n, rng) -> (n scenes of ``style``'s train ranges as written, the same scenes in the
+    classic rendering at ``side`` pixels). In ``classic_share`` of the pairs the first image
+    is the classic rendering too. Never an ``unseen`` range, never a held-out novel pair."""
+    drawing, _ = world_style(style).for_split("train")
+    if not drawing.looks:
+        raise ValueError(f"style {style!r} draws only the classic rendering: nothing to learn")
+    if not 0 <= classic_share < 1:
+        raise ValueError(f"classic share must lie in [0, 1), got {classic_share}")
+
+    def make_pairs(n: int, rng: np.random.Generator) -> tuple[list, list]:
+        styled, canonical = [], []
+        for _ in range(n):
+            scene = sample_scene(rng, drawing=drawing)
+            image = as_written(rng, scene, drawing, side)
+            canonical.append(classic_rendering(scene, side))
+            keep_classic = classic_share > 0 and rng.random() < classic_share
+            styled.append(canonical[-1] if keep_classic else image)
+        return styled, canonical
+
+    return make_pairs

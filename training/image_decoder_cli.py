@@ -1,13 +1,34 @@
-"""``omni train image-decoder``: train the diffusion image decoder on the images of a sample
-manifest, conditioned on the codes a trained semantic image tokenizer gives them."""
+"""``omni train image-decoder``: train the diffusion image decoder, conditioned on the codes a
+trained semantic image tokenizer gives its inputs.
+
+Its data is either the images of a sample manifest (``--data``; each image is its own target),
+or scenes drawn by the toy world's generator (``--world STYLE``): the codes come from each scene
+as that style writes it (its looks, JPEG), the target is the same scene in the classic
+rendering, so the decoder draws what the codes say, cleanly, whatever the input looked like."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="folder with manifest.jsonl + media/")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="folder with manifest.jsonl + media/")
+    source.add_argument(
+        "--world",
+        metavar="STYLE",
+        help="draw the training scenes from this world style's train ranges instead (e.g. varied)",
+    )
+    parser.add_argument(
+        "--images", type=int, default=20000, help="with --world: how many scenes to draw"
+    )
+    parser.add_argument(
+        "--classic-share",
+        type=float,
+        default=0.25,
+        help="with --world: share of scenes whose codes come from the classic rendering itself",
+    )
     parser.add_argument("--tokenizer", required=True, help="saved semantic image tokenizer folder")
     parser.add_argument("--out", default="runs/image_decoder", help="checkpoints + decoder/")
     parser.add_argument("--steps", type=int, default=2000, help="total optimizer steps")
@@ -53,31 +74,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _manifest_images(args: argparse.Namespace) -> tuple[list, list]:
+    """(inputs, targets) of ``--data``: each image is its own target."""
+    from PIL import Image
+
+    from omni.common.manifest import media_segments
+
+    paths = [path for path, _, _ in media_segments(args.data, "image")]
+    if args.max_images:
+        paths = paths[: args.max_images]
+    pictures = [Image.open(path).convert("RGB") for path in paths]
+    return pictures, pictures
+
+
+def _world_images(make_pairs, n: int, seed: int) -> tuple[list, list]:
+    """(scenes as written, their classic renderings) of ``--world``, ``n`` of each."""
+    import numpy as np
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    inputs, targets = [], []
+    for start in tqdm(range(0, n, 500), desc="draw scenes"):
+        written, classic = make_pairs(min(500, n - start), rng)
+        inputs += written
+        targets += classic
+    return inputs, targets
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
-    from PIL import Image
     from tqdm import tqdm
 
     from decoders.vision import ImageDecoder, ImageDecoderConfig, from_pil
     from decoders.vision_train import ImageDecoderTrainConfig, train_image_decoder
-    from omni.common.manifest import media_segments
     from tokenizers_mm.vision import SemanticImageTokenizer
+    from training.toyworld.looks import styled_pairs
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    paths = [path for path, _, _ in media_segments(args.data, "image")]
-    if args.max_images:
-        paths = paths[: args.max_images]
+    if args.world and args.images < 1:
+        raise ValueError(f"--images must be at least 1, got {args.images}")
+    if not (Path(args.tokenizer) / "config.json").is_file():
+        raise ValueError(f"--tokenizer {args.tokenizer}: no saved image tokenizer there")
     tokenizer = SemanticImageTokenizer.from_pretrained(args.tokenizer)
-    pictures = [Image.open(path).convert("RGB") for path in paths]
+    if args.world:
+        make_pairs = styled_pairs(args.world, tokenizer.encoder.image_size, args.classic_share)
+        inputs, pictures = _world_images(make_pairs, args.images, args.seed)
+    else:
+        inputs, pictures = _manifest_images(args)
     size = pictures[0].size[0]
     if any(p.size != (size, size) for p in pictures):
         raise ValueError(f"training images must all be {size}x{size} squares")
     images = torch.stack([from_pil(p) for p in pictures])
     codes = torch.cat(
         [
-            tokenizer.encode(pictures[i : i + 64])
-            for i in tqdm(range(0, len(pictures), 64), desc="tokenize images")
+            tokenizer.encode(inputs[i : i + 64])
+            for i in tqdm(range(0, len(inputs), 64), desc="tokenize images")
         ]
     )
     rows, cols = codes.shape[1:]
@@ -107,5 +159,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--init {args.init} has another configuration than this data needs")
         decoder.load_state_dict(initial.state_dict())
     train_image_decoder(decoder, images, codes, train)
-    print(f"image decoder saved to {args.out}/decoder ({len(paths)} images, codes {rows}x{cols})")
+    print(
+        f"image decoder saved to {args.out}/decoder ({len(pictures)} images, codes {rows}x{cols})"
+    )
     return 0
