@@ -269,6 +269,27 @@ def test_cli_trains_on_world_scenes_toward_their_classic_rendering(tmp_path, cap
         (["--world", "varied", "--images", "0"], "--images must be at least 1, got 0"),
         (["--world", "classic"], "style 'classic' draws only the classic rendering"),
         (["--world", "nowhere"], "unknown world style 'nowhere'"),
+        (
+            ["--world", "varied", "--classic-world-share", "1"],
+            "classic world share must lie in [0, 1), got 1.0",
+        ),
     ):
         assert main([*common, *bad, "--out", str(tmp_path / "b")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_world_pairs_keep_a_share_of_the_classic_worlds_own_scenes() -> None:
+    import numpy as np
+
+    from training.evaluate import check_image
+    from training.image_decoder_cli import _world_images
+    from training.toyworld.looks import styled_pairs
+
+    inputs, targets = _world_images(styled_pairs("varied", 64, classic_world_share=0.5), 40, 3)
+    same = [np.array_equal(np.asarray(i), np.asarray(t)) for i, t in zip(inputs, targets)]
+    # with no classic share, only the classic world's own scenes are classic on both sides
+    assert 8 <= sum(same) <= 32
+    classic = [t for t, s in zip(targets, same) if s]
+    assert all(1 <= len(check_image(image)) <= 2 for image in classic)  # the classic world's 1-2
+    varied = [i for i, s in zip(inputs, same) if not s]
+    assert len({image.size for image in varied}) > 1  # the rest still written in varied looks

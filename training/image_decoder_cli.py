@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.25,
         help="with --world: share of scenes whose codes come from the classic rendering itself",
     )
+    parser.add_argument(
+        "--classic-world-share",
+        type=float,
+        default=0.0,
+        help="with --world: share of scenes drawn from the classic world itself (its sizes and "
+        "positions, classic rendering on both sides), so the classic world stays drawn",
+    )
     parser.add_argument("--tokenizer", required=True, help="saved semantic image tokenizer folder")
     parser.add_argument("--out", default="runs/image_decoder", help="checkpoints + decoder/")
     parser.add_argument("--steps", type=int, default=2000, help="total optimizer steps")
@@ -118,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--tokenizer {args.tokenizer}: no saved image tokenizer there")
     tokenizer = SemanticImageTokenizer.from_pretrained(args.tokenizer)
     if args.world:
-        make_pairs = styled_pairs(args.world, tokenizer.encoder.image_size, args.classic_share)
+        make_pairs = styled_pairs(
+            args.world, tokenizer.encoder.image_size, args.classic_share, args.classic_world_share
+        )
         inputs, pictures = _world_images(make_pairs, args.images, args.seed)
     else:
         inputs, pictures = _manifest_images(args)

@@ -142,19 +142,31 @@ def classic_rendering(scene: Scene, side: int) -> Image.Image:
     )
 
 
-def styled_pairs(style: str, side: int, classic_share: float = 0.0):
+def styled_pairs(
+    style: str, side: int, classic_share: float = 0.0, classic_world_share: float = 0.0
+):
     """(n, rng) -> (n scenes of ``style``'s train ranges as written, the same scenes in the
     classic rendering at ``side`` pixels). In ``classic_share`` of the pairs the first image
-    is the classic rendering too. Never an ``unseen`` range, never a held-out novel pair."""
+    is the classic rendering too; in ``classic_world_share`` of them the scene is one of the
+    classic world's own (its discrete sizes and fixed positions), classic on both sides. Never
+    an ``unseen`` range, never a held-out novel pair."""
     drawing, _ = world_style(style).for_split("train")
     if not drawing.looks:
         raise ValueError(f"style {style!r} draws only the classic rendering: nothing to learn")
-    if not 0 <= classic_share < 1:
-        raise ValueError(f"classic share must lie in [0, 1), got {classic_share}")
+    for name, share in (
+        ("classic share", classic_share),
+        ("classic world share", classic_world_share),
+    ):
+        if not 0 <= share < 1:
+            raise ValueError(f"{name} must lie in [0, 1), got {share}")
 
     def make_pairs(n: int, rng: np.random.Generator) -> tuple[list, list]:
         styled, canonical = [], []
         for _ in range(n):
+            if classic_world_share > 0 and rng.random() < classic_world_share:
+                canonical.append(render_scene(sample_scene(rng), side))
+                styled.append(canonical[-1])
+                continue
             scene = sample_scene(rng, drawing=drawing)
             image = as_written(rng, scene, drawing, side)
             canonical.append(classic_rendering(scene, side))
