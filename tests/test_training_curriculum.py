@@ -42,6 +42,24 @@ def test_curriculum_lists_the_seven_stages_and_selects_by_prefix():
     assert curriculum.stages[2].rope["rope_type"] == "yarn"
 
 
+def test_every_stage_file_loads_alone_and_reads_the_curriculum_manifests():
+    """The stage files run alone too (``--recipe configs/sft-5-agentic.yaml --init ...``): each
+    loads as a one-stage curriculum whose mixture names the manifests curriculum.yaml lists."""
+    named = set(Curriculum.load(ROOT / "configs" / "curriculum.yaml").manifests)
+    stage_files = sorted(p for p in (ROOT / "configs").glob("*.yaml") if "curriculum" not in p.name)
+    assert {"sft-5-agentic.yaml", "mtp-chain.yaml"} <= {p.name for p in stage_files}
+    for path in stage_files:
+        (recipe,) = Curriculum.load(path).stages
+        assert recipe.name == path.stem and recipe.steps > 0
+        assert {entry.manifest for entry in recipe.mixture} <= named, path.name
+    sft5 = Curriculum.load(ROOT / "configs" / "sft-5-agentic.yaml").stages[0]
+    weights = {entry.manifest: 0.0 for entry in sft5.mixture}
+    for entry in sft5.mixture:
+        weights[entry.manifest] += entry.weight
+    assert weights["agentic"] / sum(weights.values()) >= 0.4  # tool episodes lead the stage
+    assert "mtp" not in sft5.trainable  # the chain-trained MTP module is kept as it is
+
+
 def test_schedules_follow_the_recipe():
     recipe = Recipe.from_dict(
         {
